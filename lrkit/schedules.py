@@ -1,0 +1,947 @@
+"""Pure learning-rate schedule math: ``lr = schedule(t)`` for an iteration ``t``.
+
+Every schedule is a small, immutable object (one class per schedule, like timm's
+schedulers) whose value at iteration ``t`` is a pure function of ``t``:
+
+* ``t`` counts **optimizer steps** (iterations), not epochs; ``t = 0`` is the first
+  update.
+* ``schedule(t)`` accepts an ``int``/``float`` (returns a Python ``float``) or any
+  array-like (returns a ``numpy.ndarray`` of ``float64``); evaluation is vectorised
+  with numpy, there is no Python loop over ``t``.  This module never imports torch.
+* ``schedule.total_steps`` is ``None`` for an infinite schedule.  For a finite
+  schedule the valid domain is ``0 <= t <= total_steps``.  The iterations actually
+  used for updates are ``0 .. total_steps - 1``; ``t == total_steps`` is allowed and
+  returns the formula's natural continuation (the LR "after training", which a
+  scheduler computes after the last optimizer step).  This mirrors
+  ``torch.optim.lr_scheduler.OneCycleLR``, which raises only when stepped *beyond*
+  ``total_steps``.  ``t < 0`` or ``t > total_steps`` raises ``ValueError`` naming ``t``.
+* ``schedule.to_config()`` returns a JSON-able ``dict`` ``{"name": ..., **params}``
+  and :func:`from_config` rebuilds the schedule; schedules also pickle.
+* ``schedule * 0.5`` returns a :class:`Scaled` schedule.
+* ``schedule.momentum_schedule()`` returns the momentum schedule that is cycled
+  inversely to the LR (for :class:`Cyclic` and :class:`OneCycle`) or ``None``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from collections.abc import Sequence as _SequenceABC
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = [
+    "Schedule",
+    "Constant",
+    "Step",
+    "MultiStep",
+    "Exponential",
+    "Polynomial",
+    "LinearWarmup",
+    "Cyclic",
+    "CyclicMomentum",
+    "triangular",
+    "triangular2",
+    "exp_range",
+    "CosineWarmRestarts",
+    "OneCycle",
+    "OneCycleMomentum",
+    "SlantedTriangular",
+    "Sequence",
+    "Scaled",
+    "from_config",
+]
+
+_REGISTRY: dict[str, type[Schedule]] = {}
+
+
+# --------------------------------------------------------------------------- helpers
+def _num(name: str, value: Any) -> float:
+    """Return ``value`` as a finite float or raise ValueError naming ``name``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return out
+
+
+def _nonneg(name: str, value: Any) -> float:
+    out = _num(name, value)
+    if out < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return out
+
+
+def _pos(name: str, value: Any) -> float:
+    out = _num(name, value)
+    if out <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return out
+
+
+def _pos_int(name: str, value: Any, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return value
+
+
+def _as_t(t: Any, total_steps: int | None) -> tuple[np.ndarray, bool]:
+    """Validate ``t`` and return it as a float64 array plus a "was scalar" flag."""
+    arr = np.asarray(t)
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise ValueError(f"t must be a real number or an array of them, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if arr.size:
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("t must be finite")
+        if arr.min() < 0:
+            raise ValueError(f"t must be >= 0, got {arr.min()!r}")
+        if total_steps is not None and arr.max() > total_steps:
+            raise ValueError(
+                f"t must be <= total_steps={total_steps} for this finite schedule, got {arr.max()!r}"
+            )
+    return arr, arr.ndim == 0
+
+
+def _fn_to_ref(fn: Callable[..., Any] | str | None) -> str | None:
+    """Describe a module-level function as ``"module:qualname"`` (JSON-able)."""
+    if fn is None or isinstance(fn, str):
+        return fn
+    mod, qual = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
+    if not mod or not qual or "<" in qual:
+        raise TypeError(
+            f"scale_fn {fn!r} is not a module-level function and cannot be serialised; "
+            "use a named function defined at module level"
+        )
+    return f"{mod}:{qual}"
+
+
+def _ref_to_fn(ref: str) -> Callable[..., Any]:
+    if ":" not in ref:
+        raise ValueError(f"scale_fn reference must look like 'module:qualname', got {ref!r}")
+    mod, qual = ref.split(":", 1)
+    obj: Any = importlib.import_module(mod)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"scale_fn reference {ref!r} is not callable")
+    return obj
+
+
+# --------------------------------------------------------------------------- base
+class Schedule:
+    """Base class: a pure function ``t -> lr`` of the iteration ``t``.
+
+    Subclasses implement :meth:`_value` (vectorised over a float64 array of valid
+    ``t``) and :meth:`_params` (the JSON-able constructor arguments).
+    """
+
+    total_steps: int | None = None
+    config_name: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "config_name" not in cls.__dict__:
+            if cls.__module__ == __name__:
+                cls.config_name = cls.__name__
+            else:
+                cls.config_name = f"{cls.__module__}:{cls.__qualname__}"
+        _REGISTRY[cls.config_name] = cls
+
+    # -- evaluation ---------------------------------------------------------------
+    def __call__(self, t: Any) -> float | np.ndarray:
+        """Value at iteration ``t`` (scalar -> float, array-like -> float64 ndarray)."""
+        arr, scalar = _as_t(t, self.total_steps)
+        out = self._eval(arr)
+        return float(out) if scalar else out
+
+    def _eval(self, t: np.ndarray) -> np.ndarray:
+        out = np.asarray(self._value(t), dtype=np.float64)
+        if out.shape != t.shape:
+            out = np.broadcast_to(out, t.shape)
+        return np.array(out, dtype=np.float64, copy=True)
+
+    def _value(self, t: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def momentum_schedule(self) -> Schedule | None:
+        """The momentum schedule cycled inversely to this LR schedule, or ``None``."""
+        return None
+
+    # -- serialisation --------------------------------------------------------------
+    def _params(self) -> dict[str, Any]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _params() to support to_config()")
+
+    @classmethod
+    def _from_params(cls, params: dict[str, Any]) -> Schedule:
+        return cls(**params)
+
+    def to_config(self) -> dict[str, Any]:
+        """A plain JSON-able dict ``{"name": <class>, **constructor_params}``."""
+        return {"name": self.config_name, **self._params()}
+
+    # -- algebra / display ----------------------------------------------------------
+    def __mul__(self, factor: float) -> Scaled:
+        """``schedule * c`` -> :class:`Scaled` ``(schedule, c)``: ``lr(t) = c * schedule(t)``."""
+        if isinstance(factor, Schedule):
+            return NotImplemented
+        return Scaled(self, factor)
+
+    __rmul__ = __mul__
+
+    def __repr__(self) -> str:
+        try:
+            params = self._params()
+        except Exception:  # noqa: BLE001 - repr must not fail
+            return f"{type(self).__name__}()"
+        inner = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        return f"{type(self).__name__}({inner})"
+
+
+def from_config(config: dict[str, Any]) -> Schedule:
+    """Rebuild a schedule from :meth:`Schedule.to_config` output."""
+    if not isinstance(config, dict) or "name" not in config:
+        raise ValueError(f"config must be a dict with a 'name' key, got {config!r}")
+    params = dict(config)
+    name = params.pop("name")
+    cls = _REGISTRY.get(name)
+    if cls is None and isinstance(name, str) and ":" in name:
+        mod, qual = name.split(":", 1)
+        obj: Any = importlib.import_module(mod)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+        cls = obj
+    if cls is None or not (isinstance(cls, type) and issubclass(cls, Schedule)):
+        raise ValueError(f"config name {name!r} is not a known schedule")
+    return cls._from_params(params)
+
+
+# --------------------------------------------------------------------------- simple
+class Constant(Schedule):
+    """``lr(t) = lr`` for every ``t``."""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = _nonneg("lr", lr)
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        return np.full_like(t, self.lr)
+
+    def _params(self) -> dict[str, Any]:
+        return {"lr": self.lr}
+
+
+class Step(Schedule):
+    """Step decay: ``lr(t) = lr * gamma ** floor(t / step_size)`` (torch ``StepLR`` per iteration)."""
+
+    def __init__(self, lr: float, step_size: int, gamma: float = 0.1) -> None:
+        self.lr = _nonneg("lr", lr)
+        self.step_size = _pos_int("step_size", step_size)
+        self.gamma = _pos("gamma", gamma)
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        return self.lr * np.power(self.gamma, np.floor(t / self.step_size))
+
+    def _params(self) -> dict[str, Any]:
+        return {"lr": self.lr, "step_size": self.step_size, "gamma": self.gamma}
+
+
+class MultiStep(Schedule):
+    """``lr(t) = lr * gamma ** #{m in milestones : m <= t}`` (torch ``MultiStepLR`` per iteration)."""
+
+    def __init__(self, lr: float, milestones: _SequenceABC[int], gamma: float = 0.1) -> None:
+        self.lr = _nonneg("lr", lr)
+        ms = [_pos_int("milestones", m) for m in milestones]
+        if any(b <= a for a, b in zip(ms, ms[1:], strict=False)):
+            raise ValueError(f"milestones must be strictly increasing, got {ms!r}")
+        self.milestones = ms
+        self.gamma = _pos("gamma", gamma)
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        n = np.searchsorted(np.asarray(self.milestones, dtype=np.float64), t, side="right")
+        return self.lr * np.power(self.gamma, n.astype(np.float64))
+
+    def _params(self) -> dict[str, Any]:
+        return {"lr": self.lr, "milestones": list(self.milestones), "gamma": self.gamma}
+
+
+class Exponential(Schedule):
+    """``lr(t) = lr * gamma ** t`` (torch ``ExponentialLR`` per iteration)."""
+
+    def __init__(self, lr: float, gamma: float) -> None:
+        self.lr = _nonneg("lr", lr)
+        self.gamma = _pos("gamma", gamma)
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        return self.lr * np.power(self.gamma, t)
+
+    def _params(self) -> dict[str, Any]:
+        return {"lr": self.lr, "gamma": self.gamma}
+
+
+class Polynomial(Schedule):
+    """Polynomial decay over ``total_steps`` = T:
+
+    ``lr(t) = end + (lr - end) * (1 - t / T) ** power`` for ``0 <= t <= T``.
+    ``power = 1`` is linear decay; with ``end = 0`` this is torch's ``PolynomialLR``.
+    """
+
+    def __init__(self, lr: float, total_steps: int, power: float = 1.0, end: float = 0.0) -> None:
+        self.lr = _nonneg("lr", lr)
+        self.total_steps = _pos_int("total_steps", total_steps)
+        self.power = _pos("power", power)
+        self.end = _nonneg("end", end)
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        frac = 1.0 - np.minimum(t, self.total_steps) / self.total_steps
+        return self.end + (self.lr - self.end) * np.power(frac, self.power)
+
+    def _params(self) -> dict[str, Any]:
+        return {"lr": self.lr, "total_steps": self.total_steps, "power": self.power, "end": self.end}
+
+
+class LinearWarmup(Schedule):
+    """Linear warm-up of length W = ``warmup_steps`` in front of another schedule S.
+
+    ``prefix=False`` (default, like timm's ``warmup_prefix=False``): for ``t < W``
+    ``lr(t) = warmup_start + (S(W) - warmup_start) * t / W`` and ``lr(t) = S(t)`` after.
+    ``prefix=True``: S starts after the warm-up, ``lr(t) = S(t - W)`` for ``t >= W``,
+    and the warm-up ramps to ``S(0)``; ``total_steps`` grows by W.
+    Goyal et al. 2017, "Accurate, Large Minibatch SGD", §2.2 (gradual warmup).
+    """
+
+    def __init__(
+        self, schedule: Schedule, warmup_steps: int, warmup_start: float = 0.0, prefix: bool = False
+    ) -> None:
+        if not isinstance(schedule, Schedule):
+            raise ValueError(f"schedule must be a Schedule, got {schedule!r}")
+        self.schedule = schedule
+        self.warmup_steps = _pos_int("warmup_steps", warmup_steps, allow_zero=True)
+        self.warmup_start = _nonneg("warmup_start", warmup_start)
+        self.prefix = bool(prefix)
+        inner_total = schedule.total_steps
+        if inner_total is None:
+            self.total_steps = None
+        elif self.prefix:
+            self.total_steps = inner_total + self.warmup_steps
+        else:
+            if self.warmup_steps > inner_total:
+                raise ValueError(
+                    f"warmup_steps={self.warmup_steps} exceeds the schedule's total_steps={inner_total}"
+                )
+            self.total_steps = inner_total
+        self._target = float(schedule._eval(np.asarray(0.0 if self.prefix else float(self.warmup_steps))))
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        w = self.warmup_steps
+        out = np.empty_like(t)
+        warm = t < w
+        if w:
+            out[warm] = self.warmup_start + (self._target - self.warmup_start) * t[warm] / w
+        rest = ~warm
+        out[rest] = self.schedule._eval(t[rest] - w if self.prefix else t[rest])
+        return out
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "schedule": self.schedule.to_config(),
+            "warmup_steps": self.warmup_steps,
+            "warmup_start": self.warmup_start,
+            "prefix": self.prefix,
+        }
+
+    @classmethod
+    def _from_params(cls, params: dict[str, Any]) -> Schedule:
+        params = dict(params)
+        params["schedule"] = from_config(params["schedule"])
+        return cls(**params)
+
+
+# --------------------------------------------------------------------------- cyclic
+_CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
+_SCALE_MODES = ("cycle", "iterations")
+
+
+class _CyclicWave:
+    """Shared geometry of the CLR triangle wave (Smith 2017, §3.1)."""
+
+    def _init_wave(
+        self,
+        step_size_up: float,
+        step_size_down: float | None,
+        mode: str,
+        gamma: float,
+        scale_fn: Callable[[Any], Any] | str | None,
+        scale_mode: str,
+    ) -> None:
+        self.step_size_up = _pos("step_size_up", step_size_up)
+        self.step_size_down = None if step_size_down is None else _pos("step_size_down", step_size_down)
+        self.gamma = _pos("gamma", gamma)
+        if self.gamma > 1:
+            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
+        if isinstance(scale_fn, str):
+            self._scale_fn = _ref_to_fn(scale_fn)
+        elif scale_fn is not None and not callable(scale_fn):
+            raise ValueError(
+                f"scale_fn must be callable, a 'module:qualname' string or None, got {scale_fn!r}"
+            )
+        else:
+            self._scale_fn = scale_fn
+        self.scale_fn = scale_fn
+        if scale_fn is None and mode not in _CYCLIC_MODES:
+            raise ValueError(f"mode must be one of {_CYCLIC_MODES}, got {mode!r}")
+        if scale_mode not in _SCALE_MODES:
+            raise ValueError(f"scale_mode must be one of {_SCALE_MODES}, got {scale_mode!r}")
+        self.mode = mode
+        self.scale_mode = scale_mode
+        down = self.step_size_up if self.step_size_down is None else self.step_size_down
+        self._total_size = self.step_size_up + down
+        self._step_ratio = self.step_size_up / self._total_size
+
+    def _wave(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(scale_factor, amplitude_scale)`` exactly as torch's ``CyclicLR``."""
+        cycle = np.floor(1 + t / self._total_size)
+        x = 1.0 + t / self._total_size - cycle
+        r = self._step_ratio
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sf = np.where(x <= r, x / r, (x - 1) / (r - 1))
+        if self._scale_fn is not None:
+            arg = cycle if self.scale_mode == "cycle" else t
+            try:
+                scale = np.asarray(self._scale_fn(arg), dtype=np.float64)
+                if scale.shape != arg.shape:
+                    scale = np.broadcast_to(scale, arg.shape)
+            except Exception:  # noqa: BLE001 - fall back to a scalar-only function
+                scale = np.vectorize(lambda v: float(self._scale_fn(v)), otypes=[np.float64])(arg)
+        elif self.mode == "triangular":
+            scale = np.ones_like(t)
+        elif self.mode == "triangular2":
+            scale = 1 / np.power(2.0, cycle - 1)
+        else:  # exp_range: scale by iterations
+            scale = np.power(self.gamma, t)
+        return sf, scale
+
+    def _wave_params(self) -> dict[str, Any]:
+        return {
+            "step_size_up": self.step_size_up,
+            "step_size_down": self.step_size_down,
+            "mode": self.mode,
+            "gamma": self.gamma,
+            "scale_fn": _fn_to_ref(self.scale_fn),
+            "scale_mode": self.scale_mode,
+        }
+
+
+class Cyclic(_CyclicWave, Schedule):
+    """Cyclical learning rate, Smith 2017 "Cyclical Learning Rates for Training Neural Networks", §3.1.
+
+    With ``L = step_size_up + step_size_down`` and ``r = step_size_up / L``::
+
+        cycle = floor(1 + t / L);  x = 1 + t / L - cycle            (position in cycle, [0, 1))
+        f = x / r  if x <= r  else (x - 1) / (r - 1)                 (triangle, 0 -> 1 -> 0)
+        lr(t) = base_lr + (max_lr - base_lr) * f * s
+
+    ``s = 1`` ('triangular'), ``s = 1 / 2**(cycle - 1)`` ('triangular2'), ``s = gamma**t``
+    ('exp_range'), or ``s = scale_fn(cycle | t)`` according to ``scale_mode`` when a custom
+    ``scale_fn`` is given (then ``mode`` is ignored, as in torch).  ``scale_fn`` is called
+    with a float64 ndarray; a scalar-only function is vectorised automatically, and it
+    must be a module-level function for :meth:`to_config` / pickling.  Identical to
+    ``torch.optim.lr_scheduler.CyclicLR`` (``last_epoch == t``).
+
+    The inverse momentum schedule (torch's ``cycle_momentum``) is
+    ``m(t) = max_momentum - (max_momentum - base_momentum) * f * s``, see :meth:`momentum_schedule`.
+    """
+
+    def __init__(
+        self,
+        base_lr: float,
+        max_lr: float,
+        step_size_up: float = 2000,
+        step_size_down: float | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable[[Any], Any] | str | None = None,
+        scale_mode: str = "cycle",
+        base_momentum: float = 0.8,
+        max_momentum: float = 0.9,
+    ) -> None:
+        self.base_lr = _nonneg("base_lr", base_lr)
+        self.max_lr = _nonneg("max_lr", max_lr)
+        if self.max_lr < self.base_lr:
+            raise ValueError(f"max_lr={max_lr!r} must be >= base_lr={base_lr!r}")
+        self.base_momentum = _nonneg("base_momentum", base_momentum)
+        self.max_momentum = _nonneg("max_momentum", max_momentum)
+        if self.max_momentum < self.base_momentum:
+            raise ValueError(f"max_momentum={max_momentum!r} must be >= base_momentum={base_momentum!r}")
+        self._init_wave(step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode)
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        sf, scale = self._wave(t)
+        base_height = (self.max_lr - self.base_lr) * sf
+        return self.base_lr + base_height * scale
+
+    def momentum_schedule(self) -> CyclicMomentum:
+        """Momentum cycled inversely: ``max_momentum`` at ``base_lr``, ``base_momentum`` at ``max_lr``."""
+        return CyclicMomentum(
+            self.base_momentum,
+            self.max_momentum,
+            self.step_size_up,
+            self.step_size_down,
+            self.mode,
+            self.gamma,
+            self.scale_fn,
+            self.scale_mode,
+        )
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "base_lr": self.base_lr,
+            "max_lr": self.max_lr,
+            **self._wave_params(),
+            "base_momentum": self.base_momentum,
+            "max_momentum": self.max_momentum,
+        }
+
+
+class CyclicMomentum(_CyclicWave, Schedule):
+    """CLR momentum, cycled inversely to :class:`Cyclic` (torch ``CyclicLR(cycle_momentum=True)``):
+
+    ``m(t) = max_momentum - (max_momentum - base_momentum) * f(t) * s(t)`` with ``f, s`` as in
+    :class:`Cyclic`.  Smith 2018, "A disciplined approach ... Part 1", §4.
+    """
+
+    def __init__(
+        self,
+        base_momentum: float,
+        max_momentum: float,
+        step_size_up: float = 2000,
+        step_size_down: float | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable[[Any], Any] | str | None = None,
+        scale_mode: str = "cycle",
+    ) -> None:
+        self.base_momentum = _nonneg("base_momentum", base_momentum)
+        self.max_momentum = _nonneg("max_momentum", max_momentum)
+        if self.max_momentum < self.base_momentum:
+            raise ValueError(f"max_momentum={max_momentum!r} must be >= base_momentum={base_momentum!r}")
+        self._init_wave(step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode)
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        sf, scale = self._wave(t)
+        base_height = (self.max_momentum - self.base_momentum) * sf
+        return self.max_momentum - base_height * scale
+
+    def _params(self) -> dict[str, Any]:
+        return {"base_momentum": self.base_momentum, "max_momentum": self.max_momentum, **self._wave_params()}
+
+
+def triangular(
+    base_lr: float, max_lr: float, step_size_up: float, step_size_down: float | None = None, **kwargs: Any
+) -> Cyclic:
+    """CLR 'triangular' policy (Smith 2017 §3.1): constant amplitude, ``s = 1``."""
+    return Cyclic(base_lr, max_lr, step_size_up, step_size_down, mode="triangular", **kwargs)
+
+
+def triangular2(
+    base_lr: float, max_lr: float, step_size_up: float, step_size_down: float | None = None, **kwargs: Any
+) -> Cyclic:
+    """CLR 'triangular2' policy (Smith 2017 §3.1): amplitude halves each cycle, ``s = 2**-(cycle-1)``."""
+    return Cyclic(base_lr, max_lr, step_size_up, step_size_down, mode="triangular2", **kwargs)
+
+
+def exp_range(
+    base_lr: float,
+    max_lr: float,
+    step_size_up: float,
+    gamma: float,
+    step_size_down: float | None = None,
+    **kwargs: Any,
+) -> Cyclic:
+    """CLR 'exp_range' policy (Smith 2017 §3.1): amplitude ``s = gamma**t`` (t = iterations)."""
+    return Cyclic(base_lr, max_lr, step_size_up, step_size_down, mode="exp_range", gamma=gamma, **kwargs)
+
+
+# --------------------------------------------------------------------------- SGDR
+class CosineWarmRestarts(Schedule):
+    """SGDR: cosine annealing with warm restarts, Loshchilov & Hutter 2017, §3 eq. (5).
+
+    Cycle ``i`` (0-based) has length ``T_i = T_0 * T_mult**i`` and starts at
+    ``S_i = T_0 * (T_mult**i - 1) / (T_mult - 1)`` (``S_i = i * T_0`` when ``T_mult == 1``).
+    The cycles are real-valued intervals (timm's ``cycle_mul`` semantics): for
+    ``t' >= 0`` the cycle is the ``i`` with ``S_i <= t' < S_{i+1}``, so a restart happens at
+    the first integer iteration ``>= S_i`` (T_0=10, T_mult=1.5: restarts at 10, 25, 48, ...),
+    and ``T_cur = t' - S_i``::
+
+        lr(t) = eta_min + (eta_max * cycle_decay**i - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2
+
+    Warm-up (timm ``warmup_t``/``warmup_lr_init``): for ``t < warmup_steps``,
+    ``lr(t) = warmup_start + t * (eta_max - warmup_start) / warmup_steps``.  With
+    ``warmup_prefix=False`` (default, as timm) ``t' = t`` (the warm-up overwrites the start of
+    the first cycle); with ``warmup_prefix=True`` ``t' = t - warmup_steps``.
+    After ``cycle_limit`` cycles (``i >= cycle_limit``) the LR stays at ``eta_min`` forever.
+    ``cycle_limit=None`` means unlimited restarts.
+
+    Equals ``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts`` for integer ``T_mult``
+    (no decay/warm-up) and timm's ``CosineLRScheduler`` (``t_in_epochs=False``, no noise,
+    ``k_decay=1``).
+    """
+
+    def __init__(
+        self,
+        T_0: float,
+        T_mult: float = 1.0,
+        *,
+        eta_max: float,
+        eta_min: float = 0.0,
+        cycle_decay: float = 1.0,
+        warmup_steps: int = 0,
+        warmup_start: float = 0.0,
+        warmup_prefix: bool = False,
+        cycle_limit: int | None = None,
+    ) -> None:
+        self.T_0 = _pos("T_0", T_0)
+        if float(self.T_0).is_integer():
+            self.T_0 = int(self.T_0)
+        self.T_mult = _num("T_mult", T_mult)
+        if self.T_mult < 1:
+            raise ValueError(f"T_mult must be >= 1, got {T_mult!r}")
+        self.eta_max = _nonneg("eta_max", eta_max)
+        self.eta_min = _nonneg("eta_min", eta_min)
+        if self.eta_min > self.eta_max:
+            raise ValueError(f"eta_min={eta_min!r} must be <= eta_max={eta_max!r}")
+        self.cycle_decay = _pos("cycle_decay", cycle_decay)
+        self.warmup_steps = _pos_int("warmup_steps", warmup_steps, allow_zero=True)
+        self.warmup_start = _nonneg("warmup_start", warmup_start)
+        self.warmup_prefix = bool(warmup_prefix)
+        self.cycle_limit = None if cycle_limit is None else _pos_int("cycle_limit", cycle_limit)
+
+    def _cycle_start(self, i: np.ndarray) -> np.ndarray:
+        if self.T_mult == 1.0:
+            return self.T_0 * i
+        return self.T_0 * (np.power(self.T_mult, i) - 1) / (self.T_mult - 1)
+
+    def _cycle(self, tp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``(i, T_cur, T_i)`` for shifted iterations ``tp >= 0``."""
+        if self.T_mult == 1.0:
+            i = np.floor(tp / self.T_0)
+            return i, tp - self.T_0 * i, np.full_like(tp, float(self.T_0))
+        m = self.T_mult
+        i = np.floor(np.log(1 + tp / self.T_0 * (m - 1)) / math.log(m))
+        i = np.maximum(i, 0)
+        # correct float rounding of the log at exact cycle boundaries
+        i = np.where(self._cycle_start(i + 1) <= tp, i + 1, i)
+        i = np.where(self._cycle_start(i) > tp, i - 1, i)
+        return i, tp - self._cycle_start(i), self.T_0 * np.power(m, i)
+
+    def cycle_starts(self, n: int) -> list[int]:
+        """Iterations at which the first ``n`` cycles begin (integer iterations, warm-up included)."""
+        i = np.arange(n, dtype=np.float64)
+        starts = np.ceil(self._cycle_start(i) - 1e-9 * np.maximum(1.0, self._cycle_start(i)))
+        # exact boundaries must not be pushed up by the ceil
+        starts = np.where(
+            np.isclose(self._cycle_start(i), np.round(self._cycle_start(i)), rtol=0, atol=1e-9),
+            np.round(self._cycle_start(i)),
+            starts,
+        )
+        offset = self.warmup_steps if self.warmup_prefix else 0
+        return [int(s) + offset for s in starts]
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        tp = t - self.warmup_steps if self.warmup_prefix else t
+        tp = np.maximum(tp, 0.0)
+        i, t_cur, t_i = self._cycle(tp)
+        peak = self.eta_max * np.power(self.cycle_decay, i)
+        lr = self.eta_min + (peak - self.eta_min) * (1 + np.cos(np.pi * t_cur / t_i)) / 2
+        if self.cycle_limit is not None:
+            lr = np.where(i >= self.cycle_limit, self.eta_min, lr)
+        if self.warmup_steps:
+            slope = (self.eta_max - self.warmup_start) / self.warmup_steps
+            lr = np.where(t < self.warmup_steps, self.warmup_start + t * slope, lr)
+        return lr
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "T_0": self.T_0,
+            "T_mult": self.T_mult,
+            "eta_max": self.eta_max,
+            "eta_min": self.eta_min,
+            "cycle_decay": self.cycle_decay,
+            "warmup_steps": self.warmup_steps,
+            "warmup_start": self.warmup_start,
+            "warmup_prefix": self.warmup_prefix,
+            "cycle_limit": self.cycle_limit,
+        }
+
+
+# --------------------------------------------------------------------------- 1cycle
+_ANNEAL = ("cos", "linear")
+
+
+class OneCycle(Schedule):
+    """1cycle policy, Smith & Topin 2019 "Super-Convergence" §3 / Smith 2018 §4.
+
+    Identical to ``torch.optim.lr_scheduler.OneCycleLR`` (``last_epoch == t``).  With
+    ``T = total_steps``, ``p = pct_start``, ``lr0 = max_lr / div_factor`` and
+    ``lr_min = lr0 / final_div_factor``, the phases end at (torch's boundaries)
+
+    * two-phase:   ``e0 = p*T - 1`` (lr0 -> max_lr), ``e1 = T - 1`` (max_lr -> lr_min)
+    * three-phase: ``e0 = p*T - 1`` (lr0 -> max_lr), ``e1 = 2*p*T - 2`` (max_lr -> lr0),
+      ``e2 = T - 1`` (lr0 -> lr_min)
+
+    and inside phase k (the first with ``t <= e_k``, else the last), with
+    ``pct = (t - e_{k-1}) / (e_k - e_{k-1})`` (``e_{-1} = 0``):
+    ``cos``: ``lr = end + (start - end) / 2 * (cos(pi * pct) + 1)``; ``linear``:
+    ``lr = (end - start) * pct + start``.  ``t == T`` is allowed (see module docs).
+    Momentum goes ``max -> base -> max`` (three-phase: ``max -> base -> max -> max``),
+    see :meth:`momentum_schedule`.
+    """
+
+    def __init__(
+        self,
+        max_lr: float,
+        total_steps: int,
+        pct_start: float = 0.3,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        anneal: str = "cos",
+        three_phase: bool = False,
+        base_momentum: float = 0.85,
+        max_momentum: float = 0.95,
+    ) -> None:
+        self.max_lr = _pos("max_lr", max_lr)
+        self.total_steps = _pos_int("total_steps", total_steps)
+        self.pct_start = _num("pct_start", pct_start)
+        if not 0 < self.pct_start < 1:
+            raise ValueError(f"pct_start must be in (0, 1), got {pct_start!r}")
+        self.div_factor = _pos("div_factor", div_factor)
+        self.final_div_factor = _pos("final_div_factor", final_div_factor)
+        if anneal not in _ANNEAL:
+            raise ValueError(f"anneal must be one of {_ANNEAL}, got {anneal!r}")
+        self.anneal = anneal
+        self.three_phase = bool(three_phase)
+        self.base_momentum = _nonneg("base_momentum", base_momentum)
+        self.max_momentum = _nonneg("max_momentum", max_momentum)
+        if self.max_momentum < self.base_momentum:
+            raise ValueError(f"max_momentum={max_momentum!r} must be >= base_momentum={base_momentum!r}")
+        T, p = self.total_steps, self.pct_start
+        initial = self.max_lr / self.div_factor
+        minimum = initial / self.final_div_factor
+        bm, mm = self.base_momentum, self.max_momentum
+        if self.three_phase:
+            # (end_step, start_lr, end_lr, start_momentum, end_momentum)
+            self._phases = [
+                (float(p * T) - 1, initial, self.max_lr, mm, bm),
+                (float(2 * p * T) - 2, self.max_lr, initial, bm, mm),
+                (float(T - 1), initial, minimum, mm, mm),
+            ]
+        else:
+            self._phases = [
+                (float(p * T) - 1, initial, self.max_lr, mm, bm),
+                (float(T - 1), self.max_lr, minimum, bm, mm),
+            ]
+        start = 0.0
+        extra = " and 2*pct_start*total_steps < total_steps + 1" if self.three_phase else ""
+        for end, *_ in self._phases:
+            if not end > start:
+                raise ValueError(
+                    f"pct_start={pct_start!r} with total_steps={T} gives an empty phase "
+                    f"(need pct_start*total_steps > 1{extra})"
+                )
+            start = end
+
+    def _anneal(self, start: float, end: float, pct: np.ndarray) -> np.ndarray:
+        if self.anneal == "cos":
+            cos_out = np.cos(np.pi * pct) + 1
+            return end + (start - end) / 2.0 * cos_out
+        return (end - start) * pct + start
+
+    def _phase_values(self, t: np.ndarray, which: int) -> np.ndarray:
+        out = np.empty_like(t)
+        done = np.zeros(t.shape, dtype=bool)
+        start = 0.0
+        last = len(self._phases) - 1
+        for k, phase in enumerate(self._phases):
+            end = phase[0]
+            mask = ~done if k == last else (~done & (t <= end))
+            pct = (t[mask] - start) / (end - start)
+            out[mask] = self._anneal(phase[which], phase[which + 1], pct)
+            done |= mask
+            start = end
+        return out
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        return self._phase_values(t, 1)
+
+    def momentum_schedule(self) -> OneCycleMomentum:
+        """Momentum cycled inversely to the LR (torch ``OneCycleLR(cycle_momentum=True)``)."""
+        return OneCycleMomentum(**self._params())
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "max_lr": self.max_lr,
+            "total_steps": self.total_steps,
+            "pct_start": self.pct_start,
+            "div_factor": self.div_factor,
+            "final_div_factor": self.final_div_factor,
+            "anneal": self.anneal,
+            "three_phase": self.three_phase,
+            "base_momentum": self.base_momentum,
+            "max_momentum": self.max_momentum,
+        }
+
+
+class OneCycleMomentum(OneCycle):
+    """The momentum half of :class:`OneCycle` (same constructor, same phases):
+    ``max_momentum -> base_momentum -> max_momentum`` (three-phase: ``... -> max_momentum``)."""
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        return self._phase_values(t, 3)
+
+    def momentum_schedule(self) -> None:  # type: ignore[override]
+        return None
+
+
+# --------------------------------------------------------------------------- STLR
+class SlantedTriangular(Schedule):
+    """Slanted triangular LR, Howard & Ruder 2018 "ULMFiT", §3.2 eq. (3).
+
+    With ``T = total_steps`` and ``cut = floor(T * cut_frac)``::
+
+        p = t / cut                                        if t < cut
+        p = 1 - (t - cut) / (cut * (1 / cut_frac - 1))     otherwise
+        lr(t) = max_lr * (1 + p * (ratio - 1)) / ratio
+
+    (exactly the paper's formula; when ``T * cut_frac`` is not an integer the last
+    values can dip slightly below ``max_lr / ratio``).
+    """
+
+    def __init__(self, max_lr: float, total_steps: int, cut_frac: float = 0.1, ratio: float = 32) -> None:
+        self.max_lr = _pos("max_lr", max_lr)
+        self.total_steps = _pos_int("total_steps", total_steps)
+        self.cut_frac = _num("cut_frac", cut_frac)
+        if not 0 < self.cut_frac < 1:
+            raise ValueError(f"cut_frac must be in (0, 1), got {cut_frac!r}")
+        self.ratio = _num("ratio", ratio)
+        if self.ratio < 1:
+            raise ValueError(f"ratio must be >= 1, got {ratio!r}")
+        self.cut = math.floor(self.total_steps * self.cut_frac)
+        if self.cut < 1:
+            raise ValueError(
+                f"cut_frac={cut_frac!r} * total_steps={total_steps} must be >= 1 (cut = floor(T*cut_frac))"
+            )
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        cut = self.cut
+        p = np.where(t < cut, t / cut, 1 - (t - cut) / (cut * (1 / self.cut_frac - 1)))
+        return self.max_lr * (1 + p * (self.ratio - 1)) / self.ratio
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "max_lr": self.max_lr,
+            "total_steps": self.total_steps,
+            "cut_frac": self.cut_frac,
+            "ratio": self.ratio,
+        }
+
+
+# --------------------------------------------------------------------------- composition
+class Sequence(Schedule):
+    """Run schedules one after another (a pure ``torch.optim.lr_scheduler.SequentialLR``).
+
+    With milestones ``m_1 < ... < m_{n-1}`` (and ``m_0 = 0``), for ``m_k <= t < m_{k+1}``:
+    ``lr(t) = schedules[k](t - m_k)`` — each schedule restarts its own clock at its milestone.
+    A finite schedule (not the last) must cover its segment:
+    ``total_steps >= m_{k+1} - m_k - 1``.  ``total_steps`` is ``m_{n-1} + last.total_steps``
+    (``None`` if the last schedule is infinite).
+    """
+
+    def __init__(self, schedules: _SequenceABC[Schedule], milestones: _SequenceABC[int]) -> None:
+        scheds = list(schedules)
+        if not scheds or not all(isinstance(s, Schedule) for s in scheds):
+            raise ValueError("schedules must be a non-empty list of Schedule objects")
+        ms = [_pos_int("milestones", m) for m in milestones]
+        if len(ms) != len(scheds) - 1:
+            raise ValueError(
+                f"milestones must have len(schedules) - 1 = {len(scheds) - 1} entries, got {len(ms)}"
+            )
+        if any(b <= a for a, b in zip(ms, ms[1:], strict=False)):
+            raise ValueError(f"milestones must be strictly increasing, got {ms!r}")
+        bounds = [0, *ms]
+        for k, s in enumerate(scheds[:-1]):
+            seg = bounds[k + 1] - bounds[k]
+            if s.total_steps is not None and s.total_steps < seg - 1:
+                raise ValueError(
+                    f"milestones: schedule {k} has total_steps={s.total_steps} but its segment is {seg} steps"
+                )
+        self.schedules = scheds
+        self.milestones = ms
+        last = scheds[-1].total_steps
+        self.total_steps = None if last is None else bounds[-1] + last
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        bounds = [0, *self.milestones]
+        k = np.searchsorted(np.asarray(self.milestones, dtype=np.float64), t, side="right")
+        out = np.empty_like(t)
+        for idx, s in enumerate(self.schedules):
+            mask = k == idx
+            if mask.any():
+                out[mask] = s._eval(t[mask] - bounds[idx])
+        return out
+
+    def momentum_schedule(self) -> Sequence | None:
+        """Sequence of the parts' momentum schedules if every part has one, else ``None``."""
+        moms = [s.momentum_schedule() for s in self.schedules]
+        if any(m is None for m in moms):
+            return None
+        return Sequence(moms, self.milestones)  # type: ignore[arg-type]
+
+    def _params(self) -> dict[str, Any]:
+        return {"schedules": [s.to_config() for s in self.schedules], "milestones": list(self.milestones)}
+
+    @classmethod
+    def _from_params(cls, params: dict[str, Any]) -> Schedule:
+        return cls([from_config(c) for c in params["schedules"]], params["milestones"])
+
+
+class Scaled(Schedule):
+    """``lr(t) = factor * schedule(t)`` (what ``schedule * factor`` returns).
+
+    The momentum schedule (if any) is the inner one, unscaled.
+    """
+
+    def __init__(self, schedule: Schedule, factor: float) -> None:
+        if not isinstance(schedule, Schedule):
+            raise ValueError(f"schedule must be a Schedule, got {schedule!r}")
+        self.factor = _nonneg("factor", factor)
+        if isinstance(schedule, Scaled):  # flatten
+            self.factor *= schedule.factor
+            schedule = schedule.schedule
+        self.schedule = schedule
+        self.total_steps = schedule.total_steps
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        return self.factor * self.schedule._eval(t)
+
+    def momentum_schedule(self) -> Schedule | None:
+        return self.schedule.momentum_schedule()
+
+    def _params(self) -> dict[str, Any]:
+        return {"schedule": self.schedule.to_config(), "factor": self.factor}
+
+    @classmethod
+    def _from_params(cls, params: dict[str, Any]) -> Schedule:
+        return cls(from_config(params["schedule"]), params["factor"])

@@ -1,0 +1,590 @@
+"""The one training loop of lrkit, its ``History``, and an SGD with Caffe's semantics.
+
+Everything that trains in lrkit goes through :func:`train_step` (one optimizer step, optionally over
+several micro-batches and with AMP) and :func:`fit` (the loop: schedule, evaluation, history,
+checkpoint/resume, progress bar). The LR range test (:mod:`lrkit.finder`) and the benchmarks reuse
+them rather than copying them.
+
+Iterations count optimizer steps. A schedule is applied per iteration by a
+:class:`lrkit.scheduler.ScheduledLR` (a real ``torch.optim.lr_scheduler.LRScheduler``), so the LR of
+iteration ``t`` is ``schedule(t)`` times the group's multiplier.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "CaffeSGD",
+    "History",
+    "StepResult",
+    "evaluate",
+    "fit",
+    "get_rng_state",
+    "set_rng_state",
+    "seed_everything",
+    "train_step",
+    "atomic_write_bytes",
+    "atomic_write_text",
+]
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+# --------------------------------------------------------------------------------------------------
+# Seeding and RNG state
+# --------------------------------------------------------------------------------------------------
+def seed_everything(seed: int) -> None:
+    """Seed python's ``random``, numpy's global RNG and torch (CPU and every CUDA device)."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def get_rng_state() -> dict[str, Any]:
+    """Snapshot of the python, numpy, torch-CPU and (when present) CUDA RNG states."""
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore a snapshot taken by :func:`get_rng_state`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Atomic writes (results are written whole or not at all)
+# --------------------------------------------------------------------------------------------------
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------------------------------
+# Caffe's SGD
+# --------------------------------------------------------------------------------------------------
+class CaffeSGD(torch.optim.Optimizer):
+    r"""SGD with momentum exactly as Caffe's ``SGDSolver`` computes it.
+
+    For every parameter :math:`w` with gradient :math:`g`, group LR :math:`\eta`, momentum :math:`\mu`,
+    weight decay :math:`\lambda` and the per-parameter multipliers of a Caffe prototxt
+    (``lr_mult``, ``decay_mult``):
+
+    .. math::
+        v \leftarrow \mu v + \eta\,\mathrm{lr\_mult}\,(g + \lambda\,\mathrm{decay\_mult}\,w), \qquad
+        w \leftarrow w - v
+
+    PyTorch's ``SGD`` keeps the LR *outside* the momentum buffer
+    (:math:`b \leftarrow \mu b + g;\ w \leftarrow w - \eta b`); the two agree while the LR is constant
+    and differ as soon as it changes every iteration — which is what cyclical schedules do. Smith's
+    (2017) CLR results were obtained with Caffe's form.
+
+    Each param group may carry ``lr_mult`` and ``decay_mult`` (default 1). Schedulers set the group's
+    ``lr`` (Caffe's ``base_lr`` after its policy), the multipliers stay fixed.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0,
+                 lr_mult: float = 1.0, decay_mult: float = 1.0):
+        if not lr >= 0:
+            raise ValueError(f"lr must be >= 0, got {lr}")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        if not weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, lr_mult=lr_mult,
+                        decay_mult=decay_mult)
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor] | None = None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            rate = group["lr"] * group["lr_mult"]
+            decay = group["weight_decay"] * group["decay_mult"]
+            mom = group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if decay != 0:
+                    g = g.add(p, alpha=decay)
+                state = self.state[p]
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = state["momentum_buffer"] = torch.zeros_like(p)
+                buf.mul_(mom).add_(g, alpha=rate)
+                p.sub_(buf)
+        return loss
+
+
+# --------------------------------------------------------------------------------------------------
+# One step
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class StepResult:
+    """What one optimizer step produced.
+
+    ``loss`` is the mean loss over the step's micro-batches (a detached 0-dim tensor on the model's
+    device, so that no host sync is forced); ``skipped`` is True when an AMP ``GradScaler`` found
+    inf/NaN gradients and skipped ``optimizer.step()``.
+    """
+
+    loss: torch.Tensor
+    skipped: bool = False
+
+
+def _to_device(batch: Batch, device: torch.device, channels_last: bool) -> Batch:
+    x, y = batch
+    x = x.to(device, non_blocking=True)
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, y.to(device, non_blocking=True)
+
+
+def _autocast(device: torch.device, amp_dtype: torch.dtype | None):
+    if amp_dtype is None:
+        return torch.autocast(device_type=device.type, enabled=False)
+    return torch.autocast(device_type=device.type, dtype=amp_dtype)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    batches: Sequence[Batch],
+    *,
+    scaler: torch.amp.GradScaler | None = None,
+    amp_dtype: torch.dtype | None = None,
+    device: torch.device | None = None,
+    channels_last: bool = False,
+) -> StepResult:
+    """One optimizer step over ``len(batches)`` micro-batches (gradient accumulation).
+
+    Each micro-batch's loss is divided by the number of micro-batches before ``backward``, so k
+    micro-batches of size b give the gradient of one batch of size k·b (for models without
+    batch-dependent layers). With a ``scaler`` (``torch.amp.GradScaler``) the step goes through it;
+    ``StepResult.skipped`` says whether the scaler skipped it (its scale dropped).
+    """
+    if len(batches) == 0:
+        raise ValueError("batches must hold at least one (inputs, targets) micro-batch")
+    device = device if device is not None else model_device(model)
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    k = len(batches)
+    total = None
+    for batch in batches:
+        x, y = _to_device(batch, device, channels_last)
+        with _autocast(device, amp_dtype):
+            loss = loss_fn(model(x), y)
+        part = loss / k
+        if scaler is not None:
+            scaler.scale(part).backward()
+        else:
+            part.backward()
+        d = loss.detach().float()
+        total = d if total is None else total + d
+    skipped = False
+    if scaler is not None:
+        before = scaler.get_scale()
+        scaler.step(optimizer)
+        scaler.update()
+        skipped = scaler.get_scale() < before
+    else:
+        optimizer.step()
+    return StepResult(loss=total / k, skipped=skipped)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: Iterable[Batch],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    *,
+    device: torch.device | None = None,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> dict[str, float]:
+    """Mean loss and accuracy of ``model`` over every batch of ``data`` (eval mode, no grad).
+
+    The model's train/eval mode is restored afterwards.
+    """
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    device = device if device is not None else model_device(model)
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    n = 0
+    try:
+        for batch in data:
+            x, y = _to_device(batch, device, channels_last)
+            with _autocast(device, amp_dtype):
+                out = model(x)
+            loss_sum += loss_fn(out.float(), y).double() * y.shape[0]
+            correct += (out.argmax(1) == y).sum()
+            n += y.shape[0]
+    finally:
+        model.train(was_training)
+    if n == 0:
+        raise ValueError("evaluation data is empty")
+    return {"loss": float(loss_sum) / n, "acc": float(correct) / n, "n": n}
+
+
+# --------------------------------------------------------------------------------------------------
+# History
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class History:
+    """What a training run recorded, one entry per optimizer step, plus periodic evaluations.
+
+    ``lr[i]`` and ``momentum[i]`` hold one value per param group (momentum is ``None`` for groups
+    without one); ``evals`` is a list of ``{"iteration", "epoch", "loss", "acc", ...}`` dicts;
+    ``wall`` is the seconds elapsed at each step since the run (and any run it resumed) started.
+    """
+
+    iteration: list[int] = field(default_factory=list)
+    lr: list[list[float]] = field(default_factory=list)
+    momentum: list[list[float | None]] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    wall: list[float] = field(default_factory=list)
+    evals: list[dict[str, float]] = field(default_factory=list)
+    steps_per_epoch: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.iteration)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "iteration": self.iteration, "lr": self.lr, "momentum": self.momentum,
+            "train_loss": self.train_loss, "wall": self.wall, "evals": self.evals,
+            "steps_per_epoch": self.steps_per_epoch, "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), allow_nan=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> History:
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the history as JSON, atomically."""
+        return atomic_write_text(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> History:
+        path = Path(path)
+        try:
+            return cls.from_json(path.read_text())
+        except (json.JSONDecodeError, TypeError, KeyError) as e:
+            raise ValueError(f"{path} is not an lrkit History JSON file: {e}") from e
+
+    def final_eval(self) -> dict[str, float] | None:
+        return self.evals[-1] if self.evals else None
+
+    def best_acc(self) -> float | None:
+        accs = [e["acc"] for e in self.evals if "acc" in e]
+        return max(accs) if accs else None
+
+    def plot(self, **kwargs):
+        """Figure with the LR, training loss and evaluation accuracy against iteration."""
+        from .plot import plot_history
+
+        return plot_history(self, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------------
+def _iter_batches(data: Any, start: int) -> Iterator[Batch]:
+    """Batches for iterations ``start, start+1, …``.
+
+    A data source with ``get_batch(i)`` (lrkit's :class:`~lrkit.data.BatchLoader`) is indexed
+    directly, so a resumed run sees exactly the batches an uninterrupted one would. Any other iterable
+    (a torch ``DataLoader``) is cycled epoch after epoch; on resume its first ``start`` batches are
+    skipped, which is exact only if the iterable itself is deterministic.
+    """
+    if hasattr(data, "get_batch"):
+        i = start
+        while True:
+            yield data.get_batch(i)
+            i += 1
+    skipped = 0
+    while True:
+        empty = True
+        for batch in data:
+            empty = False
+            if skipped < start:
+                skipped += 1
+                continue
+            yield batch
+        if empty:
+            raise ValueError("training data yielded no batch")
+
+
+def _group_values(optimizer: torch.optim.Optimizer) -> tuple[list[float], list[float | None]]:
+    lrs, moms = [], []
+    for g in optimizer.param_groups:
+        lrs.append(float(g["lr"]))
+        if "momentum" in g:
+            moms.append(float(g["momentum"]))
+        elif "betas" in g:
+            moms.append(float(g["betas"][0]))
+        else:
+            moms.append(None)
+    return lrs, moms
+
+
+def _steps_per_epoch(data: Any) -> int | None:
+    for attr in ("steps_per_epoch",):
+        if hasattr(data, attr):
+            return int(getattr(data, attr))
+    try:
+        return len(data)
+    except TypeError:
+        return None
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train_data: Any,
+    *,
+    iterations: int | None = None,
+    epochs: float | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    schedule: Any = None,
+    momentum: Any = None,
+    scheduler: Any = None,
+    eval_data: Iterable[Batch] | None = None,
+    eval_every: int | None = None,
+    accumulation_steps: int = 1,
+    amp: bool = False,
+    scaler: torch.amp.GradScaler | None = None,
+    device: str | torch.device | None = None,
+    channels_last: bool = False,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    callbacks: Sequence[Callable[[int, History], None]] = (),
+    progress: bool = True,
+    desc: str = "train",
+) -> History:
+    """Train ``model`` for ``iterations`` optimizer steps (or ``epochs`` of ``train_data``).
+
+    Per iteration ``t``: take ``accumulation_steps`` micro-batches, run :func:`train_step`, step the
+    scheduler (which sets every param group's LR/momentum for ``t + 1``), record LR/momentum of every
+    group, the training loss and the wall time; every ``eval_every`` iterations (and at the end)
+    evaluate on ``eval_data``; every ``checkpoint_every`` iterations write a checkpoint.
+
+    Args:
+        schedule: an :mod:`lrkit.schedules` schedule; wrapped in a
+            :class:`~lrkit.scheduler.ScheduledLR` (with ``momentum``) unless ``scheduler`` is given.
+            ``None`` and no ``scheduler``: the optimizer's LRs stay as they are.
+        scheduler: any object with ``step()`` (e.g. a torch ``LRScheduler``), stepped once per
+            optimizer step; its ``state_dict`` goes into checkpoints.
+        amp: autocast (bfloat16 on CPU, float16 + a GradScaler on CUDA).
+        checkpoint / resume: path of the checkpoint file; with ``resume=True`` and an existing
+            checkpoint, model, optimizer, scheduler, scaler, History and RNG states are restored and
+            training continues where it stopped — with lrkit's ``BatchLoader`` the result is the
+            same History as an uninterrupted run (wall times aside).
+        callbacks: ``f(iteration, history)`` called after every step.
+
+    Returns:
+        The :class:`History`.
+    """
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    dev = torch.device(device) if device is not None else model_device(model)
+    if device is not None:
+        model.to(dev)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    spe = _steps_per_epoch(train_data)
+    if accumulation_steps < 1 or int(accumulation_steps) != accumulation_steps:
+        raise ValueError(f"accumulation_steps must be a positive int, got {accumulation_steps!r}")
+    if iterations is None:
+        if epochs is None:
+            raise ValueError("give iterations or epochs")
+        if spe is None:
+            raise ValueError("epochs needs train_data with a length; give iterations instead")
+        iterations = int(round(epochs * spe / accumulation_steps))
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    if eval_every is not None and eval_every < 1:
+        raise ValueError(f"eval_every must be >= 1, got {eval_every}")
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+    if checkpoint_every is not None and checkpoint is None:
+        raise ValueError("checkpoint_every needs a checkpoint path")
+
+    if scheduler is None and schedule is not None:
+        from .scheduler import ScheduledLR
+
+        scheduler = ScheduledLR(optimizer, schedule, momentum=momentum)
+    amp_dtype = None
+    if amp:
+        amp_dtype = torch.float16 if dev.type == "cuda" else torch.bfloat16
+        if scaler is None and amp_dtype == torch.float16:
+            scaler = torch.amp.GradScaler(dev.type)
+
+    history = History(steps_per_epoch=spe)
+    start = 0
+    elapsed0 = 0.0
+    ckpt_path = Path(checkpoint) if checkpoint is not None else None
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        start, history, elapsed0 = _load_checkpoint(ckpt_path, model, optimizer, scheduler, scaler)
+    if start >= iterations:
+        return history
+
+    def save_ckpt(done: int, elapsed: float) -> None:
+        state = {
+            "format": "lrkit-checkpoint-1",
+            "iteration": done,
+            "elapsed": elapsed,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if hasattr(scheduler, "state_dict") else None,
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "history": history.to_dict(),
+            "rng": get_rng_state(),
+        }
+        _atomic_torch_save(state, ckpt_path)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=iterations, initial=start, desc=desc, disable=not progress, leave=False,
+               mininterval=0.5)
+    batches = _iter_batches(train_data, start * accumulation_steps)
+    pending: list[torch.Tensor] = []
+    t0 = time.perf_counter() - elapsed0
+
+    def flush() -> None:
+        if pending:
+            history.train_loss.extend(torch.stack(pending).tolist())
+            pending.clear()
+
+    try:
+        for it in range(start, iterations):
+            micro = [next(batches) for _ in range(accumulation_steps)]
+            lrs, moms = _group_values(optimizer)
+            res = train_step(model, optimizer, loss_fn, micro, scaler=scaler, amp_dtype=amp_dtype,
+                             device=dev, channels_last=channels_last)
+            if scheduler is not None:
+                scheduler.step()
+            history.iteration.append(it)
+            history.lr.append(lrs)
+            history.momentum.append(moms)
+            pending.append(res.loss)
+            history.wall.append(time.perf_counter() - t0)
+            done = it + 1
+            if eval_data is not None and ((eval_every and done % eval_every == 0) or done == iterations):
+                flush()
+                ev = evaluate(model, eval_data, loss_fn, device=dev, amp_dtype=amp_dtype,
+                              channels_last=channels_last)
+                ev = {"iteration": done, "epoch": done * accumulation_steps / spe if spe else None, **ev}
+                history.evals.append(ev)
+                bar.set_postfix(acc=f"{ev['acc']:.3f}", loss=f"{ev['loss']:.3f}")
+            for cb in callbacks:
+                flush()
+                cb(it, history)
+            if ckpt_path is not None and checkpoint_every and done % checkpoint_every == 0:
+                flush()
+                save_ckpt(done, time.perf_counter() - t0)
+            bar.update(1)
+    finally:
+        flush()
+        bar.close()
+    if ckpt_path is not None:
+        save_ckpt(iterations, time.perf_counter() - t0)
+    return history
+
+
+def _load_checkpoint(path: Path, model, optimizer, scheduler, scaler) -> tuple[int, History, float]:
+    try:
+        state = torch.load(path, map_location=model_device(model), weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise ValueError(f"checkpoint {path} is corrupt or unreadable: {e}") from e
+    if not isinstance(state, dict) or state.get("format") != "lrkit-checkpoint-1":
+        raise ValueError(f"checkpoint {path} is not an lrkit checkpoint")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler") is not None:
+        scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"])
+    return int(state["iteration"]), History.from_dict(state["history"]), float(state["elapsed"])
+
+
+def nan_safe(x: float) -> float | None:
+    """JSON-friendly float: NaN/inf become None."""
+    return None if (x is None or not math.isfinite(x)) else float(x)

@@ -1,0 +1,48 @@
+"""Shared fixtures. Figures render off-screen; real CIFAR-10 is used when it can be found locally."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from lrkit.data import DataNotFoundError, load_cifar10, synthetic_cifar10  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def real_cifar():
+    """The whole real CIFAR-10 from LRKIT_DATA_DIR (or the cache); skipped when not present."""
+    try:
+        return load_cifar10(download=False)
+    except DataNotFoundError as e:
+        pytest.skip(f"real CIFAR-10 not available: {e}")
+
+
+@pytest.fixture(scope="session")
+def real_or_synthetic():
+    """Real CIFAR-10 when it can be found locally, else the synthetic stand-in."""
+    try:
+        return load_cifar10(download=False)
+    except DataNotFoundError:
+        return synthetic_cifar10(40, 10, seed=0)
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    return synthetic_cifar10(40, 10, seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _threads():
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
