@@ -5,6 +5,7 @@
     lrkit quickstart          range test + one-cycle training on CIFAR-10, figure + JSON under runs/
     lrkit find                the LR range test on CIFAR-10: prints suggestions, saves the figure
     lrkit schedule KIND k=v   plot any schedule of lrkit.schedules (e.g. OneCycle max_lr=0.1 total_steps=1000)
+    lrkit bench list | run NAME [--scale smoke|lite|paper] | report
 
 Every command takes ``--data-dir`` (else ``LRKIT_DATA_DIR``, else the cache, else a download) where
 it needs CIFAR-10, and ``--device`` (default: CUDA when available, else CPU).
@@ -116,8 +117,9 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
                  progress=not args.no_progress)
     sug = rt.suggest("robust")
     max_lr = float(sug.lr)
-    print(f"range test: {len(rt.lr)} points; suggestions: " + ", ".join(
-        f"{s.method} {s.lr:.3g}" for s in rt.suggestions()))
+    suggestions = rt.suggestions()
+    print(f"range test: {len(rt)} points; suggestions: " + ", ".join(
+        f"{s.method} {s.lr:.3g}" for s in suggestions.values()))
     print(f"training {args.epochs} epochs of one-cycle with max_lr {max_lr:.3g} "
           f"(robust suggestion, interval {sug.low:.3g}–{sug.high:.3g})")
 
@@ -138,7 +140,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     summary = {
         "command": "quickstart", "config": vars(args) | {"device": device}, "versions": _versions(),
         "data_source": cifar.source, "train_images": L.train.num_examples, "test_images": L.test.num_examples,
-        "suggestions": {s.method: {"lr": s.lr, "low": s.low, "high": s.high} for s in rt.suggestions()},
+        "suggestions": {s.method: {"lr": s.lr, "low": s.low, "high": s.high} for s in suggestions.values()},
         "max_lr": max_lr, "iterations": iters, "final_test": final,
         "wall_seconds": round(time.perf_counter() - t0, 2),
     }
@@ -173,9 +175,9 @@ def cmd_find(args: argparse.Namespace) -> int:
     run = _run_dir(args.out, "find")
     rt.plot().savefig(run / "range_test.png", dpi=110, bbox_inches="tight")
     (run / "range_test.json").write_text(rt.to_json())
-    print(f"{args.model} / {args.optimizer}, {len(rt.lr)} points"
-          + (f" (stopped early: {rt.stop_reason})" if getattr(rt, "stopped_early", False) else ""))
-    for s in rt.suggestions():
+    print(f"{args.model} / {args.optimizer}, {len(rt)} points"
+          + (f" (stopped early: {rt.reason})" if rt.stopped_early else ""))
+    for s in rt.suggestions().values():
         extra = f"  [{s.low:.3g}, {s.high:.3g}]" if s.low != s.high else ""
         print(f"  {s.method:>8}: {s.lr:.3g}{extra}")
     print(f"wrote {run / 'range_test.png'} and {run / 'range_test.json'}")
@@ -213,6 +215,42 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     fig.savefig(out, dpi=110, bbox_inches="tight")
     print(f"wrote {out}")
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """lrkit bench list | run NAME | report"""
+    from .bench import EXPERIMENTS, BenchError, get_experiment, report, run_experiment
+
+    try:
+        if args.bench_command == "list":
+            for name, exp in EXPERIMENTS.items():
+                print(f"{name}: {exp.title}")
+                for scale in ("smoke", "lite", "paper"):
+                    runs = exp.runs(scale)
+                    total = sum(r.iterations for r in runs)
+                    print(f"    {scale:>5} (factor {exp.factors[scale]:g}): {len(runs)} runs, {total:,} iterations: "
+                          + ", ".join(r.name for r in runs))
+            return 0
+        if args.bench_command == "run":
+            get_experiment(args.name)
+            if args.threads:
+                import torch
+
+                torch.set_num_threads(args.threads)
+            summary = run_experiment(args.name, args.scale, out=args.out, data_dir=args.data_dir,
+                                     device=args.device, seeds=args.seeds, only=args.only,
+                                     progress=not args.no_progress)
+            print(f"{args.name}/{args.scale}: {len(summary.results)} results in {summary.seconds:.0f} s "
+                  f"under {args.out}")
+            return 0
+        if args.bench_command == "report":
+            text = report(args.out, experiments=args.experiments or None, headline=args.headline)
+            print(text)
+            return 0
+    except (BenchError, ValueError) as e:
+        print(f"lrkit bench: {e}", file=sys.stderr)
+        return 2
+    return 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -259,6 +297,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--log-y", action="store_true")
     s.add_argument("-o", "--output", default="runs/schedule.png")
     s.set_defaults(func=cmd_schedule)
+
+    b = sub.add_parser("bench", help="reproduce the papers' CIFAR-10 results: list | run NAME | report")
+    bsub = b.add_subparsers(dest="bench_command", required=True)
+    bsub.add_parser("list", help="the experiments and their scales")
+    br = bsub.add_parser("run", help="run one experiment (resumes; never overwrites other configs' results)")
+    br.add_argument("name")
+    br.add_argument("--scale", default="smoke", choices=["smoke", "lite", "paper"])
+    br.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds (default: the experiment's)")
+    br.add_argument("--only", nargs="+", default=None, help="only these runs of the experiment")
+    br.add_argument("--out", default="runs/bench")
+    br.add_argument("--data-dir", default=None)
+    br.add_argument("--device", default=None)
+    br.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    br.add_argument("--no-progress", action="store_true")
+    bp = bsub.add_parser("report", help="figures + markdown table from the results under --out")
+    bp.add_argument("experiments", nargs="*")
+    bp.add_argument("--out", default="runs/bench")
+    bp.add_argument("--headline", default=None, help="also save the headline figure (README) here")
+    b.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "resnet20",
     "resnet56",
     "torchvision_resnet",
+    "wide_resnet",
 ]
 
 
@@ -184,6 +185,62 @@ def resnet56(num_classes: int = 10) -> CifarResNet:
 
 
 # --------------------------------------------------------------------------------------------------
+# Wide ResNets (Zagoruyko & Komodakis 2016), as used by SGDR (Loshchilov & Hutter 2017)
+# --------------------------------------------------------------------------------------------------
+class _WideBlock(nn.Module):
+    """Pre-activation basic block: BN → ReLU → conv3×3 → BN → ReLU → conv3×3, plus shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.shortcut = None if (c_in == c_out and stride == 1) else nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        o = F.relu(self.bn1(x))
+        short = x if self.shortcut is None else self.shortcut(o)
+        o = self.conv2(F.relu(self.bn2(self.conv1(o))))
+        return o + short
+
+
+class WideResNet(nn.Module):
+    """WRN-d-k: conv-16, three stages of (d−4)/6 blocks with widths 16k / 32k / 64k, BN-ReLU, avg-pool, fc."""
+
+    def __init__(self, depth: int = 16, widen: int = 2, num_classes: int = 10):
+        super().__init__()
+        if depth < 10 or (depth - 4) % 6:
+            raise ValueError(f"depth must be 6n+4 with n >= 1 (10, 16, 22, 28, …), got {depth}")
+        if widen < 1:
+            raise ValueError(f"widen must be >= 1, got {widen}")
+        n = (depth - 4) // 6
+        widths = [16 * widen, 32 * widen, 64 * widen]
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        c, stages = 16, []
+        for i, w in enumerate(widths):
+            stages.append(nn.Sequential(*[_WideBlock(c if j == 0 else w, w, (1 if i == 0 else 2) if j == 0 else 1)
+                                          for j in range(n)]))
+            c = w
+        self.layer1, self.layer2, self.layer3 = stages
+        self.bn = nn.BatchNorm2d(c)
+        self.fc = nn.Linear(c, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
+        x = F.relu(self.bn(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def wide_resnet(depth: int = 16, widen: int = 2, num_classes: int = 10) -> WideResNet:
+    """A wide ResNet WRN-depth-widen (SGDR used WRN-28-10; WRN-16-2 is a CPU-sized stand-in)."""
+    return WideResNet(depth, widen, num_classes)
+
+
+# --------------------------------------------------------------------------------------------------
 # A fast modern net
 # --------------------------------------------------------------------------------------------------
 def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
@@ -261,6 +318,9 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet20": resnet20,
     "resnet56": resnet56,
     "fastnet": fastnet,
+    "wrn16_2": lambda num_classes=10: wide_resnet(16, 2, num_classes),
+    "wrn16_1": lambda num_classes=10: wide_resnet(16, 1, num_classes),
+    "wrn28_10": lambda num_classes=10: wide_resnet(28, 10, num_classes),
     "resnet18": lambda num_classes=10: torchvision_resnet("resnet18", num_classes),
 }
 

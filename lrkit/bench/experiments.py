@@ -1,0 +1,204 @@
+"""The benchmark experiments, as data.
+
+An :class:`Experiment` lists, for each scale (``smoke`` for CI, ``lite`` for ≤ ~1 h on 2 CPU cores,
+``paper`` for the published protocol), the :class:`RunSpec` s to train. A RunSpec is plain data
+(model name, optimizer settings, a schedule config from :meth:`lrkit.schedules.Schedule.to_config`,
+iterations, data settings), so results carry their exact configuration and a changed configuration
+is detected rather than silently mixed with old results.
+
+Scaling: ``lite`` and ``smoke`` multiply every iteration count, step size and milestone of the
+paper's protocol by one stated factor (rounded, at least 1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .. import schedules as S
+
+__all__ = ["EXPERIMENTS", "SCALES", "Experiment", "RunSpec", "get_experiment"]
+
+SCALES = ("smoke", "lite", "paper")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of an experiment (plain data; see module docstring)."""
+
+    name: str
+    model: str
+    optimizer: dict[str, Any]
+    schedule: dict[str, Any]
+    iterations: int
+    batch_size: int
+    eval_every: int
+    momentum: Any = None                # None | "auto" | a schedule config
+    preprocess: str = "channel"
+    augment: bool = True
+    n_per_class: int | None = None      # training images per class (None: all)
+    test_per_class: int | None = None   # test images per class (None: all 1,000)
+    kind: str = "train"                 # "train" | "accuracy_range_test"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def build_schedule(self) -> S.Schedule:
+        return S.from_config(self.schedule)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    reference: str
+    description: str
+    factors: dict[str, float]
+    build: Callable[[str, float], list[RunSpec]]
+    seeds: dict[str, int] = field(default_factory=lambda: {"smoke": 1, "lite": 1, "paper": 1})
+
+    def runs(self, scale: str) -> list[RunSpec]:
+        if scale not in SCALES:
+            raise ValueError(f"unknown scale {scale!r}; choose one of {SCALES}")
+        return self.build(scale, self.factors[scale])
+
+
+def _n(x: float) -> int:
+    return max(1, int(round(x)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Smith 2017, Table 1 and Figure 3
+# --------------------------------------------------------------------------------------------------
+_CAFFE_SOLVER = {"name": "caffe_sgd", "lr": 0.001, "momentum": 0.9, "weight_decay": 0.004, "multipliers": True}
+_SMITH_DATA = {"preprocess": "pixel_mean", "augment": False, "batch_size": 100}
+
+
+def _smith_subset(scale: str) -> dict[str, Any]:
+    # smoke runs on a subset so that CI stays within its budget; lite/paper use all of CIFAR-10
+    return {"n_per_class": 100, "test_per_class": 50} if scale == "smoke" else {}
+
+
+def _smith_table1(scale: str, f: float) -> list[RunSpec]:
+    step = _n(2000 * f)
+    ev = _n(1000 * f) if scale != "smoke" else _n(10_000 * f)
+    common = dict(model="caffe_cifar10_full", optimizer=_CAFFE_SOLVER, eval_every=ev, **_SMITH_DATA,
+                  **_smith_subset(scale))
+    fixed_it = _n(70_000 * f)
+    decay_steps = _n(4000 * f)
+    return [
+        RunSpec("fixed", schedule=S.MultiStep(0.001, [_n(60_000 * f), _n(65_000 * f)], 0.1).to_config(),
+                iterations=fixed_it, **common),
+        RunSpec("triangular2", schedule=S.triangular2(0.001, 0.006, step).to_config(),
+                iterations=_n(25_000 * f), **common),
+        RunSpec("decay", schedule=S.Sequence([S.Polynomial(0.007, decay_steps, 1.0, 0.001), S.Constant(0.001)],
+                                             [decay_steps]).to_config(),
+                iterations=_n(25_000 * f), **common),
+        # Caffe's "exp" policy: base_lr · γ^t; with the iteration count scaled by f, γ is scaled so that
+        # the LR at the end of the run is the paper's: γ_f = γ^(1/f)
+        RunSpec("exp", schedule=S.Exponential(0.001, 0.99994 ** (1 / f)).to_config(),
+                iterations=fixed_it, **common),
+        RunSpec("exp_range", schedule=S.exp_range(0.001, 0.006, step, 0.99994 ** (1 / f)).to_config(),
+                iterations=_n(42_000 * f), **common),
+    ]
+
+
+def _smith_fig3(scale: str, f: float) -> list[RunSpec]:
+    # "LR range test": 8 epochs of 50,000 images at batch 100 = 4,000 iterations, LR 0 → 0.02 linearly
+    iters = _n(4000 * f)
+    return [RunSpec("range_test", model="caffe_cifar10_full", optimizer=_CAFFE_SOLVER,
+                    schedule=S.LinearWarmup(S.Constant(0.02), iters - 1, 0.0).to_config(),
+                    iterations=iters, eval_every=_n(iters / 40), kind="accuracy_range_test",
+                    extra={"start_lr": 0.0, "end_lr": 0.02}, **_SMITH_DATA, **_smith_subset(scale))]
+
+
+# --------------------------------------------------------------------------------------------------
+# SGDR (Loshchilov & Hutter 2017), scaled down
+# --------------------------------------------------------------------------------------------------
+_SGDR_EPOCHS = {"smoke": 2, "lite": 15, "paper": 200}
+_SGDR_DATA = {"smoke": {"n_per_class": 50, "test_per_class": 50},
+              "lite": {"n_per_class": 1000, "test_per_class": 200},
+              "paper": {}}
+
+
+def _sgdr(scale: str, f: float) -> list[RunSpec]:
+    epochs = _SGDR_EPOCHS[scale]
+    data = _SGDR_DATA[scale]
+    n_train = 10 * data.get("n_per_class", 5000)
+    spe = n_train // 128
+    total = epochs * spe
+    g = epochs / 200  # every epoch quantity of the paper's 200-epoch protocol is scaled by g
+    model = "wrn28_10" if scale == "paper" else ("wrn16_1" if scale == "smoke" else "wrn16_2")
+    sgd = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": False}
+    common = dict(model=model, optimizer=sgd, iterations=total, batch_size=128, eval_every=max(1, spe // 2)
+                  if scale != "smoke" else spe, augment=True, **data)
+    return [
+        RunSpec("step_lr0.1", schedule=S.MultiStep(0.1, [_n(60 * g * spe), _n(120 * g * spe), _n(160 * g * spe)],
+                                                   0.2).to_config(), **common),
+        RunSpec("sgdr_T0=1_Tm=2", schedule=S.CosineWarmRestarts(1 * g * spe, 2.0, eta_max=0.05).to_config(),
+                **common),
+        RunSpec("sgdr_T0=10_Tm=2", schedule=S.CosineWarmRestarts(10 * g * spe, 2.0, eta_max=0.05).to_config(),
+                **common),
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# One-cycle vs piecewise constant (Smith 2018; Smith & Topin 2017)
+# --------------------------------------------------------------------------------------------------
+_OC = {"smoke": (1, 2, {"n_per_class": 50, "test_per_class": 50}),
+       "lite": (4, 16, {"n_per_class": 1000, "test_per_class": 200}),
+       "paper": (50, 200, {})}
+
+
+def _onecycle(scale: str, f: float) -> list[RunSpec]:
+    oc_epochs, pc_epochs, data = _OC[scale]
+    n_train = 10 * data.get("n_per_class", 5000)
+    spe = n_train // 128
+    model = "resnet56" if scale == "paper" else "resnet20"
+    sgd = {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": False}
+    ev = max(1, spe // 2) if scale != "smoke" else spe
+    return [
+        RunSpec("one_cycle", model=model, optimizer=sgd,
+                schedule=S.OneCycle(1.0, oc_epochs * spe, pct_start=0.45, div_factor=10, final_div_factor=100,
+                                    anneal="linear", three_phase=True).to_config(),
+                momentum="auto", iterations=oc_epochs * spe, batch_size=128, eval_every=ev, **data),
+        RunSpec("piecewise_constant", model=model, optimizer=sgd,
+                schedule=S.MultiStep(0.1, [_n(pc_epochs * spe * 0.5), _n(pc_epochs * spe * 0.75)], 0.1).to_config(),
+                iterations=pc_epochs * spe, batch_size=128, eval_every=ev, **data),
+    ]
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in [
+        Experiment("smith2017-table1", "Smith 2017 Table 1: CLR policies vs fixed LR (Caffe CIFAR-10 net)",
+                   "smith2017-table1",
+                   "Five LR policies on Caffe's cifar10_full net with Caffe's SGD; final test accuracy.",
+                   {"smoke": 0.002, "lite": 0.1, "paper": 1.0}, _smith_table1),
+        Experiment("smith2017-fig3", "Smith 2017 Fig. 3: accuracy-based LR range test",
+                   "smith2017-fig3",
+                   "LR raised linearly 0 → 0.02 over 8 epochs; base/max LR read from the accuracy curve.",
+                   {"smoke": 0.025, "lite": 1.0, "paper": 1.0}, _smith_fig3),
+        Experiment("sgdr", "SGDR vs step decay: anytime test error (scaled-down wide ResNet)", "sgdr",
+                   "Cosine warm restarts (T_0 = 1 and 10 epochs of 200, T_mult 2, scaled to the budget) vs "
+                   "×0.2 steps at 30/60/80 %; test error against epoch.",
+                   {"smoke": 2 / 200, "lite": 15 / 200, "paper": 1.0}, _sgdr),
+        Experiment("onecycle", "One-cycle vs piecewise-constant LR (CIFAR ResNet)", "onecycle",
+                   "One-cycle (three-phase, momentum cycled) for E epochs vs a piecewise-constant schedule for "
+                   "4E epochs; epochs each needs to reach the other's accuracy.",
+                   {"smoke": 1 / 50, "lite": 4 / 50, "paper": 1.0}, _onecycle),
+    ]
+}
+
+
+def get_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}")
+    return EXPERIMENTS[name]

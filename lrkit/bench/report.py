@@ -1,0 +1,210 @@
+"""Render benchmark results: figures (measured vs published) and a markdown table.
+
+Everything here is computed from the result JSONs written by :mod:`lrkit.bench.runner`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .experiments import EXPERIMENTS, SCALES, get_experiment
+from .references import reference
+from .runner import load_results
+
+__all__ = ["first_reaching", "report", "summarise"]
+
+
+def _curve(res: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    ev = res["history"]["evals"]
+    return np.array([e["iteration"] for e in ev], dtype=float), np.array([e["acc"] for e in ev], dtype=float)
+
+
+def first_reaching(res: dict[str, Any], target: float) -> int | None:
+    """First evaluated iteration whose test accuracy is ≥ ``target`` (None if never)."""
+    it, acc = _curve(res)
+    hit = np.nonzero(acc >= target - 1e-12)[0]
+    return int(it[hit[0]]) if len(hit) else None
+
+
+def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per run name: iterations, seeds, final accuracy mean/std, training seconds."""
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        by[r["run"]].append(r)
+    out = {}
+    for name, rs in by.items():
+        accs = np.array([100 * r["final"]["acc"] for r in rs if r.get("final")])
+        out[name] = {"iterations": rs[0]["config"]["iterations"], "seeds": len(rs),
+                     "acc_mean": float(accs.mean()) if len(accs) else float("nan"),
+                     "acc_std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+                     "seconds": float(sum(r.get("train_seconds") or 0 for r in rs)),
+                     "results": rs}
+    return out
+
+
+def _smith_table1_notes(summ: dict[str, dict[str, Any]], ref) -> list[str]:
+    notes = []
+    if "fixed" in summ and "triangular2" in summ:
+        target = summ["fixed"]["acc_mean"] / 100
+        fixed_it = summ["fixed"]["iterations"]
+        hits = [first_reaching(r, target) for r in summ["triangular2"]["results"]]
+        if all(h is not None for h in hits):
+            h = max(hits)
+            notes.append(f"triangular2 reaches fixed's final accuracy ({100 * target:.2f} %) at iteration {h} "
+                         f"= 1/{fixed_it / h:.2f} of fixed's {fixed_it} (paper: 1/2.8) → "
+                         f"{'yes' if fixed_it / h >= 2.8 else 'no'}, within 1/2.8")
+        else:
+            best = max(np.max(_curve(r)[1]) for r in summ["triangular2"]["results"])
+            notes.append(f"triangular2 does not reach fixed's final accuracy ({100 * target:.2f} %) within its "
+                         f"{summ['triangular2']['iterations']} iterations (best {100 * best:.2f} %) → no")
+    measured = [k for k in ref.values if k in summ]
+    if len(measured) >= 2:
+        ours = sorted(measured, key=lambda k: -summ[k]["acc_mean"])
+        theirs = sorted(measured, key=lambda k: -ref.values[k])
+        notes.append(f"ordering measured: {' > '.join(ours)}; paper: {' > '.join(theirs)} → "
+                     f"{'same' if ours == theirs else 'differs'} (ties in the paper: fixed = triangular2)")
+    return notes
+
+
+def _anytime_notes(summ: dict[str, dict[str, Any]], baseline: str) -> list[str]:
+    notes = []
+    if baseline not in summ:
+        return notes
+    target = summ[baseline]["acc_mean"] / 100
+    base_it = summ[baseline]["iterations"]
+    for name, s in summ.items():
+        if name == baseline:
+            continue
+        hits = [first_reaching(r, target) for r in s["results"]]
+        if all(h is not None for h in hits):
+            h = max(hits)
+            notes.append(f"{name} reaches {baseline}'s final accuracy ({100 * target:.2f} %) at iteration {h}: "
+                         f"{base_it / h:.2f}× sooner than {baseline}'s {base_it}")
+        else:
+            notes.append(f"{name} never reaches {baseline}'s final accuracy ({100 * target:.2f} %)")
+    return notes
+
+
+def report(out: str | Path = "runs/bench", *, experiments: list[str] | None = None, scales: tuple[str, ...] = SCALES,
+           figures: str | Path | None = None, headline: str | Path | None = None) -> str:
+    """Markdown report of every result under ``out``; figures into ``figures`` (default out/figures).
+
+    ``headline``: also save the smith2017-table1 figure of the largest available scale there (the
+    README's picture).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    figdir = Path(figures) if figures is not None else out / "figures"
+    lines = ["# lrkit bench report", ""]
+    headline_fig = None
+    for name in experiments or list(EXPERIMENTS):
+        exp = get_experiment(name)
+        ref = reference(exp.reference)
+        for scale in scales:
+            results = load_results(out, name, scale)
+            if not results:
+                continue
+            summ = summarise(results)
+            lines += [f"## {exp.title} — scale `{scale}` (factor {exp.factors[scale]:g})", "",
+                      f"Reference: {ref.paper}, {ref.where} (arXiv {ref.arxiv}). {ref.protocol}", ""]
+            lines += ["| run | iterations | seeds | test acc % (mean ± std) | published | train time |",
+                      "|---|---:|---:|---:|---:|---:|"]
+            for run, s in summ.items():
+                pub = ""
+                if run in ref.values:
+                    pub = f"{ref.values[run]:g}"
+                    if run in ref.iterations:
+                        pub += f" @ {ref.iterations[run]:,} it"
+                lines.append(f"| {run} | {s['iterations']:,} | {s['seeds']} | {s['acc_mean']:.2f} ± {s['acc_std']:.2f} "
+                             f"| {pub} | {s['seconds'] / 60:.1f} min |")
+            lines.append("")
+            notes: list[str] = []
+            if name == "smith2017-table1":
+                notes = _smith_table1_notes(summ, ref)
+            elif name == "sgdr":
+                notes = _anytime_notes(summ, "step_lr0.1")
+            elif name == "onecycle":
+                notes = _anytime_notes(summ, "piecewise_constant") + _anytime_notes(summ, "one_cycle")
+            elif name == "smith2017-fig3":
+                for r in results:
+                    rt = r.get("range_test", {})
+                    notes.append(f"seed {r['seed']}: base_lr {rt.get('base_lr')}, max_lr {rt.get('max_lr')} "
+                                 f"(paper: {ref.values['base_lr']} / {ref.values['max_lr']}); {rt.get('note', '')}")
+            if ref.claim:
+                notes.append(f"paper's claim: {ref.claim}")
+            lines += [f"- {n}" for n in notes] + [""]
+            fig = _figure(name, scale, summ, results, ref, exp.factors[scale])
+            figdir.mkdir(parents=True, exist_ok=True)
+            path = figdir / f"{name}-{scale}.png"
+            fig.savefig(path, dpi=100, bbox_inches="tight")
+            lines += [f"![{name} {scale}]({path.as_posix()})", ""]
+            if name == "smith2017-table1":
+                headline_fig = fig
+            else:
+                plt.close(fig)
+    if headline is not None and headline_fig is not None:
+        Path(headline).parent.mkdir(parents=True, exist_ok=True)
+        headline_fig.savefig(headline, dpi=80, bbox_inches="tight")
+    if headline_fig is not None:
+        plt.close(headline_fig)
+    if len(lines) == 2:
+        lines.append(f"No results under {out}.")
+    text = "\n".join(lines)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(text)
+    return text
+
+
+def _figure(name: str, scale: str, summ, results, ref, factor: float):
+    import matplotlib.pyplot as plt
+
+    if name == "smith2017-fig3":
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for r in results:
+            rt = r.get("range_test") or {}
+            ax.plot(rt.get("lr", []), 100 * np.asarray(rt.get("acc", [])), "o-", ms=3, label=f"measured, seed {r['seed']}")
+            for key, ls in (("base_lr", "--"), ("max_lr", ":")):
+                if rt.get(key) is not None:
+                    ax.axvline(rt[key], color="C0", ls=ls, lw=1)
+        for key, ls in (("base_lr", "--"), ("max_lr", ":")):
+            ax.axvline(ref.values[key], color="C3", ls=ls, lw=1.5, label=f"paper {key} {ref.values[key]}")
+        ax.set(xlabel="learning rate", ylabel="test accuracy (%)",
+               title=f"Accuracy-based LR range test ({scale}) vs Smith 2017 Fig. 3")
+        ax.legend(fontsize=8)
+        return fig
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    use_error = name == "sgdr"
+    for i, (run, s) in enumerate(summ.items()):
+        for j, r in enumerate(s["results"]):
+            it, acc = _curve(r)
+            y = 100 * (1 - acc) if use_error else 100 * acc
+            spe = r["history"].get("steps_per_epoch") or 1
+            x = it / spe if name in ("sgdr", "onecycle") else it
+            ax.plot(x, y, color=f"C{i}", alpha=0.9 if j == 0 else 0.4, label=run if j == 0 else None)
+        if run in ref.values and name == "smith2017-table1":
+            x_pub = ref.iterations.get(run, s["iterations"] / factor) * factor
+            ax.plot([x_pub], [ref.values[run]], marker="*", ms=14, color=f"C{i}", mec="k", ls="none")
+    if name == "smith2017-table1":
+        ax.plot([], [], marker="*", ms=12, color="w", mec="k", ls="none",
+                label=f"published final accuracy (at paper iterations × {factor:g})")
+        ax.set(xlabel="iteration", ylabel="test accuracy (%)")
+    elif name == "sgdr":
+        for k, v in ref.values.items():
+            if k in ("default_lr0.1", "T0=1,Tm=2", "T0=10,Tm=2"):
+                ax.axhline(v, ls=":", lw=1, color="gray")
+                ax.annotate(f"paper {k}: {v} % (WRN-28-10, 200 ep)", (0, v), fontsize=7, va="bottom")
+        ax.set(xlabel="epoch", ylabel="test error (%)", yscale="log")
+    else:
+        ax.set(xlabel="epoch", ylabel="test accuracy (%)")
+    ax.set_title(f"{EXPERIMENTS[name].title} — {scale}", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lrkit import cli
+from lrkit.bench import EXPERIMENTS, BenchError, get_experiment, report, run_experiment
+from lrkit.bench.experiments import RunSpec
+from lrkit.bench.runner import result_path, run_one
+from lrkit.schedules import triangular2
+
+
+def test_experiments_are_data():
+    for name, exp in EXPERIMENTS.items():
+        for scale in ("smoke", "lite", "paper"):
+            runs = exp.runs(scale)
+            assert runs and len({r.name for r in runs}) == len(runs)
+            for r in runs:
+                assert r.iterations >= 1 and r.eval_every >= 1
+                r.build_schedule()  # every schedule config rebuilds
+                json.dumps(r.to_dict())  # plain data
+    # the lite scale of Table 1 scales every count by one factor (0.1)
+    lite = {r.name: r for r in get_experiment("smith2017-table1").runs("lite")}
+    assert lite["fixed"].iterations == 7000 and lite["triangular2"].iterations == 2500
+    assert lite["triangular2"].schedule["step_size_up"] == 200
+    assert lite["fixed"].schedule["milestones"] == [6000, 6500]
+
+
+def test_unknown_experiment_and_scale():
+    with pytest.raises(ValueError, match="unknown experiment 'nope'"):
+        get_experiment("nope")
+    with pytest.raises(ValueError, match="unknown scale 'huge'"):
+        get_experiment("sgdr").runs("huge")
+    assert cli.main(["bench", "run", "nope"]) == 2
+
+
+def _tiny_spec(**kw) -> RunSpec:
+    base = dict(name="tiny", model="caffe_cifar10_full",
+                optimizer={"name": "caffe_sgd", "lr": 0.001, "momentum": 0.9, "weight_decay": 0.004,
+                           "multipliers": True},
+                schedule=triangular2(0.001, 0.006, 3).to_config(), iterations=12, batch_size=20, eval_every=4,
+                preprocess="pixel_mean", augment=False, n_per_class=10, test_per_class=5)
+    base.update(kw)
+    return RunSpec(**base)
+
+
+def test_run_one_resumes_after_a_kill_with_nothing_lost(tmp_path, synthetic, monkeypatch):
+    spec = _tiny_spec()
+    clean = run_one(spec, 0, experiment="t", scale="smoke", out=tmp_path / "a", data=synthetic,
+                    checkpoint_every=4, progress=False)
+    # kill the run at its third evaluation (after the checkpoint at iteration 8)
+    import lrkit.train as T
+
+    real_eval = T.evaluate
+    calls = {"n": 0}
+
+    def dying_eval(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_eval(*a, **k)
+
+    monkeypatch.setattr(T, "evaluate", dying_eval)
+    with pytest.raises(KeyboardInterrupt):
+        run_one(spec, 0, experiment="t", scale="smoke", out=tmp_path / "b", data=synthetic,
+                checkpoint_every=4, progress=False)
+    assert not result_path(tmp_path / "b", "t", "smoke", "tiny", 0).exists()  # nothing half-written
+    ckpts = list((tmp_path / "b" / "t" / "smoke" / ".ckpt").glob("*.pt"))
+    assert len(ckpts) == 1
+    monkeypatch.setattr(T, "evaluate", real_eval)
+    resumed = run_one(spec, 0, experiment="t", scale="smoke", out=tmp_path / "b", data=synthetic,
+                      checkpoint_every=4, progress=False)
+    for key in ("iteration", "lr", "train_loss", "evals"):
+        assert resumed["history"][key] == clean["history"][key]
+    assert not list((tmp_path / "b" / "t" / "smoke" / ".ckpt").glob("*.pt"))  # cleaned up when done
+
+
+def test_results_of_another_config_are_never_overwritten(tmp_path, synthetic):
+    run_one(_tiny_spec(iterations=4), 0, experiment="t", scale="smoke", out=tmp_path, data=synthetic,
+            progress=False)
+    path = result_path(tmp_path, "t", "smoke", "tiny", 0)
+    before = path.read_text()
+    with pytest.raises(BenchError, match="another configuration"):
+        run_one(_tiny_spec(iterations=5), 0, experiment="t", scale="smoke", out=tmp_path, data=synthetic,
+                progress=False)
+    assert path.read_text() == before
+    path.write_text("{ not json")
+    with pytest.raises(BenchError, match="corrupt"):
+        run_one(_tiny_spec(iterations=4), 0, experiment="t", scale="smoke", out=tmp_path, data=synthetic,
+                progress=False)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path, synthetic):
+    spec = _tiny_spec(iterations=4)
+    ck = tmp_path / "t" / "smoke" / ".ckpt" / f"tiny-seed0-{spec.config_hash()}.pt"
+    ck.parent.mkdir(parents=True)
+    ck.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="corrupt"):
+        run_one(spec, 0, experiment="t", scale="smoke", out=tmp_path, data=synthetic, progress=False)
+
+
+def test_manifest_of_another_version_is_rejected(tmp_path, synthetic):
+    folder = tmp_path / "sgdr" / "smoke"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps({"format": "lrkit-bench-manifest-1", "lrkit": "0.0.1"}))
+    with pytest.raises(BenchError, match="another lrkit version"):
+        run_experiment("sgdr", "smoke", out=tmp_path, data=synthetic, progress=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_bench_smoke_runs_and_reports(name, real_cifar, tmp_path, capsys):
+    """`lrkit bench run <each> --scale smoke` end to end on real CIFAR-10, then `report`."""
+    assert cli.main(["bench", "run", name, "--scale", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
+    runs = get_experiment(name).runs("smoke")
+    for r in runs:
+        res = json.loads(result_path(tmp_path, name, "smoke", r.name, 0).read_text())
+        assert res["config"] == r.to_dict() and res["data_source"] == real_cifar.source
+        assert len(res["history"]["iteration"]) == r.iterations
+        assert 0.0 <= res["final"]["acc"] <= 1.0
+        assert res["versions"]["lrkit"]
+    # a second run resumes: nothing is retrained, results unchanged
+    stamp = result_path(tmp_path, name, "smoke", runs[0].name, 0).stat().st_mtime_ns
+    assert cli.main(["bench", "run", name, "--scale", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert result_path(tmp_path, name, "smoke", runs[0].name, 0).stat().st_mtime_ns == stamp
+    text = report(tmp_path, experiments=[name])
+    assert f"scale `smoke`" in text and (tmp_path / "figures" / f"{name}-smoke.png").exists()
+    if name == "smith2017-table1":
+        assert "81.4 @ 70,000 it" in text and "ordering measured" in text
