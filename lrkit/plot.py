@@ -251,3 +251,38 @@ def plot_history(history: Any, *, title: str | None = None, log_lr: bool = False
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_layer_lrs(history: Any, names: Sequence[str] | None = None, *, events: Sequence[Any] | None = None,
+                   log_y: bool = True, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """The LR of every layer group against iteration (discriminative fine-tuning).
+
+    ``history``: a :class:`~lrkit.train.History` (its ``lr``) or an ``[iterations, groups]`` array.
+    ``names``: one label per group (e.g. :attr:`lrkit.discriminative.LayerGroups.names`).
+    ``events``: iterations to mark with vertical lines (e.g. the ``(iteration, open groups)`` pairs
+    of :attr:`lrkit.discriminative.GradualUnfreezing.events`; a pair is labelled with its count).
+    """
+    import matplotlib.pyplot as plt
+
+    lrs = np.asarray(getattr(history, "lr", history), dtype=float)
+    if lrs.ndim == 1:
+        lrs = lrs[:, None]
+    if names is not None and len(names) != lrs.shape[1]:
+        raise ValueError(f"names has {len(names)} entries for {lrs.shape[1]} groups")
+    fig = ax.figure if ax is not None else plt.subplots(figsize=(6.5, 3.8))[0]
+    ax = ax if ax is not None else fig.axes[0]
+    it = np.asarray(getattr(history, "iteration", np.arange(len(lrs))), dtype=float)
+    for g in range(lrs.shape[1]):
+        ax.plot(it, lrs[:, g], label=names[g] if names is not None else f"group {g}")
+    for ev in events or ():
+        x, lab = (ev[0], f"{ev[1]} open") if isinstance(ev, (tuple, list)) else (ev, None)
+        ax.axvline(x, color="0.6", ls=":", lw=1)
+        if lab:
+            ax.annotate(lab, (x, 1.0), xycoords=("data", "axes fraction"), fontsize=7, rotation=90,
+                        va="top", ha="right", color="0.4")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set(xlabel="iteration", ylabel="learning rate", title=title or "per-group learning rates")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
