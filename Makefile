@@ -2,12 +2,13 @@
 #   make run        set up + run the main job (lrkit quickstart)
 #   make test       set up + run the whole test suite (unit tests, notebooks, bench smoke runs)
 #   make notebooks  execute every notebook into build/notebooks (+ HTML)
+#   make bench      the lite benchmark runs (hours; resumable) + report into benchmarks/results
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lrkit-installed
 
-.PHONY: setup run test notebooks lint clean
+.PHONY: setup run test notebooks bench lint clean
 
 setup: $(STAMP)
 
@@ -24,6 +25,11 @@ test: setup
 
 notebooks: setup
 	$(PY) ci/run_notebooks.py --out build/notebooks --html
+
+bench: setup
+	for e in smith2017-table1 smith2017-fig3 sgdr onecycle; do \
+	  $(VENV)/bin/lrkit bench run $$e --scale lite --out benchmarks/results || exit 1; done
+	$(VENV)/bin/lrkit bench report --out benchmarks/results --headline docs/headline.png
 
 lint: setup
 	$(VENV)/bin/ruff check lrkit tests ci benchmarks

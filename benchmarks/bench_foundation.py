@@ -130,11 +130,14 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=100)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--model", default="caffe_cifar10_full")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--skip-data", action="store_true")
     p.add_argument("--skip-trainer", action="store_true")
     args = p.parse_args()
     from lrkit.data import load_cifar10
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cifar = load_cifar10(args.data_dir)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     if not args.skip_data:

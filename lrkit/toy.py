@@ -1,0 +1,322 @@
+"""Toy loss surfaces and plain gradient descent on them — pure numpy, no torch, no plotting.
+
+Notebook 01 uses these to make the update rule ``new_w = w - lr * grad(w)`` visible:
+
+* :class:`Quadratic1D` — ``f(w) = a/2 · (w - c)²``. GD multiplies the distance to the minimum by
+  ``1 - lr·a`` every step, so ``lr < 1/a`` creeps, ``lr = 1/a`` lands in one step,
+  ``1/a < lr < 2/a`` overshoots and oscillates inwards, ``lr ≥ 2/a`` diverges.
+* :class:`Bowl2D` — an ill-conditioned bowl ``f(x, y) = (a x² + b y²) / 2`` with ``b ≫ a``: the
+  stable LR is limited by the steep direction (``lr < 2/b``), while progress along the flat one
+  needs a large LR — the reason one LR never fits every direction.
+* :class:`Saddle2D` — ``f(x, y) = x²/2 + y⁴/4 - y²/2``: a saddle at the origin and minima at
+  ``(0, ±1)``. Near the saddle ``y`` grows by a factor ``1 + lr`` per step, so a larger LR escapes
+  it faster (as long as it is below the divergence limit).
+
+:func:`gradient_descent` returns a :class:`Trajectory`; :func:`classify_lr` names the regime;
+:func:`update_steps` tabulates the first steps of the update rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Surface",
+    "Quadratic1D",
+    "Bowl2D",
+    "Saddle2D",
+    "SURFACES",
+    "get_surface",
+    "Trajectory",
+    "gradient_descent",
+    "classify_lr",
+    "update_steps",
+    "REGIMES",
+]
+
+REGIMES = ("too small", "good", "too large", "divergent")
+
+
+class Surface:
+    """A differentiable loss ``f: R^dim -> R`` with a known minimum.
+
+    Subclasses define ``dim``, :meth:`loss` and :meth:`grad` (both vectorised over leading axes of
+    ``w``, whose last axis has length ``dim``), ``minimum`` (one minimiser), ``curvature`` (the
+    largest Hessian eigenvalue at the minimum, ``L``; GD on the quadratic model is stable for
+    ``lr < 2/L``), ``default_start`` and ``bounds`` (a box for plotting).
+    """
+
+    name: str = "surface"
+    dim: int = 1
+
+    def loss(self, w: Any) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def grad(self, w: Any) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def minimum(self) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def min_loss(self) -> float:
+        return float(self.loss(self.minimum))
+
+    @property
+    def curvature(self) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def lr_limit(self) -> float:
+        """``2 / L``: the largest stable LR near the minimum."""
+        return 2.0 / self.curvature
+
+    default_start: tuple[float, ...] = (0.0,)
+    bounds: tuple[tuple[float, float], ...] = ((-1.0, 1.0),)
+
+    def _w(self, w: Any) -> np.ndarray:
+        arr = np.asarray(w, dtype=np.float64)
+        if arr.ndim == 0 and self.dim == 1:
+            arr = arr.reshape(1)
+        if arr.shape[-1] != self.dim:
+            raise ValueError(f"{self.name}: w must have last axis of length {self.dim}, "
+                             f"got shape {arr.shape}")
+        return arr
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Quadratic1D(Surface):
+    """``f(w) = a/2 · (w - c)²``; curvature ``a``; GD contracts the error by ``|1 - lr·a|``."""
+
+    name = "quadratic"
+    dim = 1
+
+    def __init__(self, a: float = 1.0, c: float = 0.0) -> None:
+        if not a > 0:
+            raise ValueError(f"a must be > 0, got {a!r}")
+        self.a, self.c = float(a), float(c)
+        self.default_start = (c + 4.0,)
+        self.bounds = ((c - 5.0, c + 5.0),)
+
+    def loss(self, w: Any) -> np.ndarray:
+        w = self._w(w)
+        return 0.5 * self.a * (w[..., 0] - self.c) ** 2
+
+    def grad(self, w: Any) -> np.ndarray:
+        w = self._w(w)
+        return self.a * (w - self.c)
+
+    @property
+    def minimum(self) -> np.ndarray:
+        return np.array([self.c])
+
+    @property
+    def curvature(self) -> float:
+        return self.a
+
+    def __repr__(self) -> str:
+        return f"Quadratic1D(a={self.a}, c={self.c})"
+
+
+class Bowl2D(Surface):
+    """Ill-conditioned bowl ``f(x, y) = (a·x² + b·y²) / 2`` (condition number ``b / a``)."""
+
+    name = "ill_conditioned"
+    dim = 2
+
+    def __init__(self, a: float = 1.0, b: float = 20.0) -> None:
+        if not (a > 0 and b > 0):
+            raise ValueError(f"a and b must be > 0, got {a!r}, {b!r}")
+        self.a, self.b = float(a), float(b)
+        self.default_start = (-4.0, 1.5)
+        self.bounds = ((-5.0, 5.0), (-2.5, 2.5))
+
+    def loss(self, w: Any) -> np.ndarray:
+        w = self._w(w)
+        return 0.5 * (self.a * w[..., 0] ** 2 + self.b * w[..., 1] ** 2)
+
+    def grad(self, w: Any) -> np.ndarray:
+        w = self._w(w)
+        return w * np.array([self.a, self.b])
+
+    @property
+    def minimum(self) -> np.ndarray:
+        return np.zeros(2)
+
+    @property
+    def curvature(self) -> float:
+        return max(self.a, self.b)
+
+    @property
+    def condition_number(self) -> float:
+        return max(self.a, self.b) / min(self.a, self.b)
+
+    def __repr__(self) -> str:
+        return f"Bowl2D(a={self.a}, b={self.b})"
+
+
+class Saddle2D(Surface):
+    """``f(x, y) = x²/2 + y⁴/4 - y²/2``: saddle at the origin, minima at ``(0, ±1)`` (loss -1/4).
+
+    The Hessian at the minima is ``diag(1, 2)`` (curvature 2, stable for ``lr < 1``); at the saddle
+    it is ``diag(1, -1)``, so GD pushes ``y`` away by a factor ``1 + lr`` per step.
+    """
+
+    name = "saddle"
+    dim = 2
+
+    def __init__(self) -> None:
+        self.default_start = (2.0, 1e-3)
+        self.bounds = ((-2.5, 2.5), (-1.8, 1.8))
+
+    def loss(self, w: Any) -> np.ndarray:
+        w = self._w(w)
+        x, y = w[..., 0], w[..., 1]
+        return 0.5 * x**2 + 0.25 * y**4 - 0.5 * y**2
+
+    def grad(self, w: Any) -> np.ndarray:
+        w = self._w(w)
+        x, y = w[..., 0], w[..., 1]
+        return np.stack([x, y**3 - y], axis=-1)
+
+    @property
+    def minimum(self) -> np.ndarray:
+        return np.array([0.0, 1.0])
+
+    @property
+    def curvature(self) -> float:
+        return 2.0
+
+    def escape_steps(self, lr: float, start: Any = None, threshold: float = 0.5,
+                     max_steps: int = 10_000) -> int | None:
+        """Steps of GD until ``|y| > threshold`` (``None`` if it never escapes within ``max_steps``)."""
+        traj = gradient_descent(self, start if start is not None else self.default_start, lr, max_steps)
+        idx = np.flatnonzero(np.abs(traj.w[:, 1]) > threshold)
+        return int(idx[0]) if len(idx) else None
+
+    def __repr__(self) -> str:
+        return "Saddle2D()"
+
+
+SURFACES: dict[str, type[Surface]] = {"quadratic": Quadratic1D, "ill_conditioned": Bowl2D, "saddle": Saddle2D}
+
+
+def get_surface(name: str | Surface, **kwargs: Any) -> Surface:
+    """A surface by name (``'quadratic'``, ``'ill_conditioned'``, ``'saddle'``) or the surface itself."""
+    if isinstance(name, Surface):
+        return name
+    if name not in SURFACES:
+        raise ValueError(f"unknown surface {name!r}; choose one of {sorted(SURFACES)}")
+    return SURFACES[name](**kwargs)
+
+
+@dataclass
+class Trajectory:
+    """Plain gradient descent from ``w[0]``: ``w[k+1] = w[k] - lr * grad[k]``.
+
+    ``w`` is ``[n+1, dim]`` and ``loss`` ``[n+1]`` (``n`` = steps actually taken); ``grad[k]`` is
+    the gradient at ``w[k]``. ``diverged`` is True when the iterate left ``blowup`` × the starting
+    distance (or became non-finite); the run then stops early.
+    """
+
+    w: np.ndarray
+    loss: np.ndarray
+    grad: np.ndarray
+    lr: float
+    surface: str
+    diverged: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        return len(self.w) - 1
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.loss[-1])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"w": self.w.tolist(), "loss": self.loss.tolist(), "lr": self.lr, "surface": self.surface,
+                "diverged": self.diverged, "steps": self.steps}
+
+
+def gradient_descent(surface: str | Surface, start: Any, lr: float, steps: int, *,
+                     blowup: float = 1e6) -> Trajectory:
+    """Run ``steps`` steps of ``w <- w - lr * grad(w)`` on ``surface`` from ``start``."""
+    surf = get_surface(surface)
+    if not np.isfinite(lr) or lr < 0:
+        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
+    if int(steps) != steps or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    w = surf._w(start).astype(np.float64).reshape(surf.dim)
+    ref = max(1.0, float(np.linalg.norm(w - surf.minimum)))
+    ws, gs = [w.copy()], []
+    diverged = False
+    for _ in range(int(steps)):
+        g = surf.grad(w)
+        gs.append(g)
+        w = w - lr * g
+        if not np.all(np.isfinite(w)) or np.linalg.norm(w - surf.minimum) > blowup * ref:
+            diverged = True
+            ws.append(np.where(np.isfinite(w), w, np.nan))
+            break
+        ws.append(w.copy())
+    W = np.array(ws)
+    gs.append(surf.grad(W[-1]) if np.all(np.isfinite(W[-1])) else np.full(surf.dim, np.nan))
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = np.asarray(surf.loss(W), dtype=np.float64)
+    if not diverged and len(W) > 2:
+        # growing distance to every stationary point over the run also counts as divergence
+        d = np.linalg.norm(W - surf.minimum, axis=1)
+        diverged = bool(d[-1] > 1e3 * max(d[0], 1e-12))
+    return Trajectory(w=W, loss=loss, grad=np.array(gs), lr=float(lr), surface=surf.name, diverged=diverged)
+
+
+def classify_lr(surface: str | Surface, lr: float, *, start: Any = None, steps: int = 20,
+                tol: float = 1e-3) -> str:
+    """Name the regime of ``lr`` on ``surface``: one of :data:`REGIMES`.
+
+    ``'divergent'``: the run blew up or ended farther from the minimum than it started;
+    ``'too small'``: after ``steps`` steps the loss gap to the minimum is still above ``tol`` × the
+    initial gap and the iterates never overshot the minimum; ``'too large'``: it does not blow up
+    but overshoots (some coordinate of ``w - minimum`` changes sign, i.e. it zig-zags) and the loss
+    gap is still above ``tol``; ``'good'``: the loss gap fell below ``tol`` × the initial gap.
+    The verdict is for the given budget of ``steps``.
+    """
+    surf = get_surface(surface)
+    start = surf.default_start if start is None else start
+    traj = gradient_descent(surf, start, lr, steps)
+    gap0 = float(traj.loss[0] - surf.min_loss)
+    gap = float(traj.loss[-1] - surf.min_loss) if np.isfinite(traj.loss[-1]) else np.inf
+    if traj.diverged or not np.isfinite(gap) or gap > gap0 * (1 + 1e-9):
+        return "divergent"
+    if gap <= tol * max(gap0, 1e-300):
+        return "good"
+    err = traj.w - surf.minimum
+    if np.any(np.sign(err[1:]) * np.sign(err[:-1]) < 0):
+        return "too large"
+    return "too small"
+
+
+def update_steps(surface: str | Surface, start: Any, lr: float, steps: int = 5) -> list[dict[str, Any]]:
+    """The first ``steps`` applications of the update rule, one dict per step:
+    ``{"step", "w", "grad", "lr_times_grad", "new_w", "loss", "new_loss"}`` (1-D values as floats)."""
+    surf = get_surface(surface)
+    traj = gradient_descent(surf, start, lr, steps)
+    rows = []
+
+    def val(v: np.ndarray) -> Any:
+        v = np.asarray(v, dtype=np.float64)
+        return float(v[0]) if surf.dim == 1 else [float(x) for x in v]
+
+    for k in range(traj.steps):
+        rows.append({"step": k, "w": val(traj.w[k]), "grad": val(traj.grad[k]),
+                     "lr_times_grad": val(lr * traj.grad[k]), "new_w": val(traj.w[k + 1]),
+                     "loss": float(traj.loss[k]), "new_loss": float(traj.loss[k + 1])})
+    return rows

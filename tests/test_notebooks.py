@@ -1,0 +1,167 @@
+"""The notebooks: committed clean, well-formed, and executed top to bottom by papermill (smoke mode)
+with assertions on the key numbers each notebook records (``<name>.results.json``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+IDS = [p.stem for p in NOTEBOOKS]
+
+
+def _runner():
+    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "ci" / "run_notebooks.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("run_notebooks", mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "notebooks/ holds no .ipynb"
+
+
+# ------------------------------------------------------------------------------------ static checks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_committed_without_outputs(path):
+    nb = nbformat.read(str(path), as_version=4)
+    nbformat.validate(nb)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.execution_count is None, f"{path.name} cell {i} has an execution count"
+            assert cell.outputs == [], f"{path.name} cell {i} has outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_structure(path):
+    nb = nbformat.read(str(path), as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), "first cell: markdown title"
+    assert "run time" in first.source.lower() or "smoke mode" in first.source.lower()
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    for name in ("SMOKE = False", "SEED = ", "DATA_DIR = None", "RESULTS_PATH = None"):
+        assert name in params[0].source, f"parameters cell lacks {name!r}"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert "needs_cifar10" in nb.metadata.get("lrkit", {})
+    assert "%matplotlib inline" in "".join(c.source for c in nb.cells if c.cell_type == "code")
+
+
+def test_runner_cli_filters_and_rejects_unknown(tmp_path):
+    rn = _runner()
+    assert rn.notebook_paths(["01"]) == [p for p in NOTEBOOKS if "01" in p.stem]
+    assert rn.main(["--out", str(tmp_path), "no-such-notebook"]) == 2
+
+
+# ------------------------------------------------------------------------------------ assertions
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def check_01(r):
+    assert r["quadratic_verdicts"] == {k: k for k in ("too small", "good", "too large", "divergent")}
+    assert r["bowl_verdicts"] == {k: k for k in ("too small", "good", "too large", "divergent")}
+    esc = {float(k): v for k, v in r["saddle_escape_steps"].items()}
+    lrs = sorted(esc)
+    assert all(esc[a] > esc[b] for a, b in zip(lrs, lrs[1:], strict=False)), "larger LR must escape faster"
+    assert 0.5 <= r["best_lr"]["quadratic"] <= 2.0
+    assert r["best_lr"]["ill_conditioned"] < r["bowl_lr_limit"]
+    assert r["update_table"][0]["new_w"] == pytest.approx(2.0)
+    assert r["explorer_lr_1.9"] == "too large"
+
+
+def check_02(r):
+    sugg = r["suggestions"]
+    for m in ("steepest", "valley", "minimum", "robust"):
+        assert m in sugg and 1e-5 < sugg[m] < 5.0, (m, sugg.get(m))
+    assert r["n_points"] >= 10
+    assert r["min_loss"] < r["start_loss"], "the loss must fall somewhere in the sweep"
+    # the explorer recomputes when smoothing changes
+    assert r["explorer_changed"] is True
+    acc = r["accuracy_test"]
+    assert max(acc["acc"]) > 0.15, "accuracy must rise above chance during the accuracy test"
+    if acc["base_lr"] is not None:
+        assert 0 <= acc["base_lr"] <= acc["max_lr"] <= acc["end_lr"]
+
+
+def check_03(r):
+    finals = r["final_acc"]
+    assert set(finals) >= {"fixed", "triangular2"}
+    for name, a in finals.items():
+        assert _finite(a) and a > 0.15, f"{name}: final accuracy {a} does not beat chance"
+    assert r["paper"]["triangular2"] == 81.4 and r["paper"]["exp_range"] == 82.2
+    assert r["explorer_changed"] is True
+
+
+def check_04(r):
+    finals = r["final_acc"]
+    assert set(finals) >= {"sgdr", "step"}
+    assert all(_finite(a) for a in finals.values())
+    assert max(finals.values()) > 0.15, f"no run beats chance (10 %): {finals}"
+    assert r["restarts"] and all(b > a for a, b in zip(r["restarts"], r["restarts"][1:], strict=False))
+    assert r["explorer_changed"] is True
+
+
+def check_05(r):
+    finals = r["final_acc"]
+    assert set(finals) >= {"one_cycle", "constant"}
+    assert all(_finite(a) for a in finals.values())
+    assert max(finals.values()) > 0.15, f"no run beats chance (10 %): {finals}"
+    mom = r["momentum_range"]
+    assert mom[0] < mom[1], "one-cycle must cycle the momentum"
+    assert r["explorer_changed"] is True
+
+
+def check_06(r):
+    lrs = r["group_lrs"]
+    assert len(lrs) >= 2 and all(a <= b for a, b in zip(lrs, lrs[1:], strict=False)), "LRs must grow upwards"
+    assert r["frozen_unchanged"] is True
+    for name, a in r["final_acc"].items():
+        assert _finite(a) and a > 0.15, f"{name}: final accuracy {a} does not beat chance"
+    assert r["explorer_changed"] is True
+
+
+CHECKS = {"01": check_01, "02": check_02, "03": check_03, "04": check_04, "05": check_05, "06": check_06}
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs_in_smoke_mode(path, tmp_path):
+    rn = _runner()
+    if rn.needs_cifar10(path):
+        from lrkit.widgets import data_available
+
+        if not data_available():
+            pytest.skip(f"{path.name} trains on CIFAR-10, which was not found locally "
+                        f"(set LRKIT_DATA_DIR; LRKIT_DATA_DIR={os.environ.get('LRKIT_DATA_DIR')!r})")
+    out = Path(os.environ.get("LRKIT_NOTEBOOK_OUT", tmp_path))
+    res = rn.run_notebook(path, out, smoke=True)
+    r = res["results"]
+    assert r, f"{path.name} recorded no results"
+    assert r["meta"]["smoke"] is True
+    # kernel "python3" ran in the runner's own environment (the venv papermill was started from)
+    assert os.path.realpath(r["meta"]["python_prefix"]) == os.path.realpath(sys.prefix)
+    check = CHECKS.get(path.stem[:2])
+    if check is not None:
+        check(r)
+
+
+def check_07(r):
+    finals = r["final_acc"]
+    assert set(finals) >= {"fixed", "triangular2"}
+    assert all(_finite(a) and 0 <= a <= 100 for a in finals.values())
+    assert r["published"]["fixed"] == 81.4 and r["published"]["triangular2"] == 81.4
+    assert any("ordering measured" in n for n in r["notes"])
+
+
+CHECKS["07"] = check_07
