@@ -1,0 +1,503 @@
+"""Suggestion quality of LR finders: how good is the LR each finder suggests, on real CIFAR-10 tasks?
+
+For every task (model + optimizer + LR policy) the script
+
+1. trains from one fixed initialisation at every LR of a log grid (for one-cycle tasks the grid
+   value is ``max_lr``) with :func:`lrkit.train.fit`, and measures the accuracy on a held-out
+   **validation** split (carved out of the CIFAR-10 training set; the test set is never used);
+2. runs the LR range test of every finder from the *same* initialisation, on the *same* pre-drawn
+   training batches (same number of iterations), with the same start/end LR and each library's own
+   default divergence stop:
+
+   - lrkit :func:`lrkit.finder.lr_find` → ``'robust'`` (with its interval), ``'valley'``,
+     ``'steepest'``, ``'minimum'``;
+   - torch-lr-finder ``LRFinder.range_test`` → the LR ``plot(suggest_lr=True)`` returns (steepest
+     gradient; drawn on an off-screen Agg figure), if ``torch_lr_finder`` imports;
+   - fastai ``Learner.lr_find(suggest_funcs=(valley,))`` → ``valley``, if ``fastai`` imports
+     (run the script with a Python that has fastai, else the column reads n/a);
+3. scores each suggestion by its **regret** = best grid accuracy − accuracy at the suggested LR, the
+   latter read off the grid's accuracy-vs-log10(LR) curve by linear interpolation in log10 LR,
+   clamped to the end values outside the grid (:func:`regret`). Regret is ≥ 0 by construction.
+
+Every (task, grid LR) training and every (task, finder) sweep is written as its own JSON (atomically,
+:func:`lrkit.train.atomic_write_text`) under ``--out`` (default
+``benchmarks/results/suggestion_quality/<scale>``) and re-used when it already exists with the same
+config, so a killed run resumes; an existing file with a *different* config is an error (delete it
+or use another ``--out``), never overwritten. At the end ``table.md``, ``summary.json`` and one
+figure per task (``<task>.png``) are (re)written from those JSONs.
+
+    python benchmarks/bench_suggestion_quality.py --scale smoke      # < 1 min, used by the tests
+    python benchmarks/bench_suggestion_quality.py --scale lite       # ~15-35 min on 1 CPU thread
+
+CIFAR-10 is found through ``LRKIT_DATA_DIR`` (or lrkit's cache); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
+
+from lrkit.train import atomic_write_text  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent
+LRKIT_METHODS = ("robust", "valley", "steepest", "minimum")
+METHODS = tuple(f"lrkit:{m}" for m in LRKIT_METHODS) + ("torch-lr-finder:steepest", "fastai:valley")
+
+
+# --------------------------------------------------------------------------------------------------
+# Regret (pure)
+# --------------------------------------------------------------------------------------------------
+def interp_acc(grid_lrs: Sequence[float], grid_accs: Sequence[float], lr: float) -> float:
+    """Accuracy at ``lr`` read off the grid: linear in log10(LR), clamped outside the grid."""
+    x = np.log10(np.asarray(grid_lrs, dtype=np.float64))
+    y = np.asarray(grid_accs, dtype=np.float64)
+    if x.shape != y.shape or len(x) == 0:
+        raise ValueError("grid_lrs and grid_accs must be non-empty and of the same length")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    order = np.argsort(x)
+    return float(np.interp(math.log10(lr), x[order], y[order]))
+
+
+def regret(grid_lrs: Sequence[float], grid_accs: Sequence[float], lr: float) -> float:
+    """Best grid accuracy − :func:`interp_acc` at ``lr`` (same unit as the accuracies; ≥ 0)."""
+    return float(np.max(grid_accs)) - interp_acc(grid_lrs, grid_accs, lr)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tasks and scales
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Task:
+    name: str
+    model: str
+    optimizer: str  # 'sgd' (momentum 0.9) or 'adam'
+    policy: str  # 'constant' or 'onecycle' (grid value = max_lr)
+    grid_lo: float  # log10 of the grid ends
+    grid_hi: float
+    sweep_start: float
+    sweep_end: float
+    weight_decay: float = 0.0
+
+
+TASKS = {  # SGD: momentum 0.9; the sweep range is shared by every finder of a task
+    t.name: t for t in (
+        Task("caffe_sgd_const", "caffe_cifar10_full", "sgd", "constant", -3.5, -0.5, 1e-6, 10.0, 5e-4),
+        Task("fastnet_sgd_1cycle", "fastnet", "sgd", "onecycle", -2.5, 0.5, 1e-6, 10.0, 5e-4),
+        Task("caffe_adam_const", "caffe_cifar10_full", "adam", "constant", -5.0, -2.0, 1e-7, 1.0, 0.0),
+    )
+}
+
+SCALES = {
+    # n_per_class / val_per_class: training / validation images per class (val carved from train)
+    "smoke": dict(n_per_class=8, val_per_class=5, batch_size=16, grid_points=2, epochs=None,
+                  iterations=5, sweep_iters=20, seed=0),
+    "lite": dict(n_per_class=400, val_per_class=100, batch_size=128, grid_points=7, epochs=3,
+                 iterations=None, sweep_iters=100, seed=0),
+}
+
+
+def grid_lrs(task: Task, points: int) -> list[float]:
+    return [float(f"{v:.4g}") for v in 10.0 ** np.linspace(task.grid_lo, task.grid_hi, points)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Result files: one JSON per unit of work, resumable, never overwritten with another config
+# --------------------------------------------------------------------------------------------------
+class ConfigMismatch(RuntimeError):
+    pass
+
+
+def _canon(x: Any) -> Any:
+    return json.loads(json.dumps(x, sort_keys=True))
+
+
+def cached(path: Path, config: dict[str, Any], compute) -> dict[str, Any]:
+    """Return the stored result at ``path`` if its config equals ``config``; else compute and store."""
+    config = _canon(config)
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored.get("config") != config:
+            raise ConfigMismatch(
+                f"{path} exists with a different config; refusing to overwrite it.\n"
+                f"  stored:    {json.dumps(stored.get('config'), sort_keys=True)}\n"
+                f"  requested: {json.dumps(config, sort_keys=True)}\n"
+                f"Delete the file (or the whole --out directory) or choose another --out.")
+        return stored
+    t0 = time.perf_counter()
+    result = compute()
+    record = {"config": config, "result": result, "seconds": time.perf_counter() - t0}
+    atomic_write_text(path, json.dumps(record, indent=1, allow_nan=True))
+    return json.loads(json.dumps(record, allow_nan=True))
+
+
+# --------------------------------------------------------------------------------------------------
+# Models, optimizers, data
+# --------------------------------------------------------------------------------------------------
+def make_model(task: Task, seed: int) -> nn.Module:
+    from lrkit.models import get_model
+    from lrkit.train import seed_everything
+
+    seed_everything(seed)
+    return get_model(task.model)
+
+
+def make_opt(task: Task, params, lr: float) -> torch.optim.Optimizer:
+    return opt_factory(task)(params, lr=lr)
+
+
+def opt_factory(task: Task):
+    from functools import partial
+
+    if task.optimizer == "sgd":
+        return partial(torch.optim.SGD, momentum=0.9, weight_decay=task.weight_decay)
+    if task.optimizer == "adam":
+        return partial(torch.optim.Adam, weight_decay=task.weight_decay)
+    raise ValueError(task.optimizer)
+
+
+def make_loaders(data, sc: dict[str, Any]):
+    from lrkit.data import cifar10_loaders
+
+    return cifar10_loaders(data, batch_size=sc["batch_size"], n_per_class=sc["n_per_class"],
+                           val_per_class=sc["val_per_class"], test_per_class=1, augment=False,
+                           preprocess="channel", seed=sc["seed"])
+
+
+def sweep_batches(loader, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    out: list = []
+    while len(out) < n:
+        for b in loader:
+            out.append(b)
+            if len(out) == n:
+                break
+    return out
+
+
+def _quiet():
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    return stack
+
+
+# --------------------------------------------------------------------------------------------------
+# Units of work
+# --------------------------------------------------------------------------------------------------
+def train_at(task: Task, lr: float, loaders, sc: dict[str, Any]) -> dict[str, Any]:
+    from lrkit.schedules import OneCycle
+    from lrkit.train import fit
+
+    model = make_model(task, sc["seed"])
+    opt = make_opt(task, model.parameters(), lr)
+    iters = sc["iterations"] or int(round(sc["epochs"] * len(loaders.train)))
+    schedule = OneCycle(lr, iters) if task.policy == "onecycle" else None
+    momentum = "auto" if task.policy == "onecycle" else None
+    loaders.train._epoch = 0  # every run sees the same batch order
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        h = fit(model, opt, loaders.train, iterations=iters, schedule=schedule, momentum=momentum,
+                eval_data=loaders.val, progress=False, desc=f"{task.name} lr={lr:g}")
+    ev = h.final_eval()
+    acc = float(ev["acc"])
+    loss = float(ev["loss"])
+    tl = [float(v) for v in h.train_loss]
+    return {"val_acc": acc, "val_loss": loss if math.isfinite(loss) else None, "iterations": iters,
+            "final_train_loss": tl[-1] if math.isfinite(tl[-1]) else None}
+
+
+def sweep_lrkit(task: Task, batches, sc) -> dict[str, Any]:
+    from lrkit.finder import lr_find
+
+    model = make_model(task, sc["seed"])
+    opt = make_opt(task, model.parameters(), task.sweep_start)
+    rt = lr_find(model, batches, opt, start_lr=task.sweep_start, end_lr=task.sweep_end,
+                 num_iter=len(batches), progress=False)
+    sug = {}
+    for m in LRKIT_METHODS:
+        s = rt.suggest(m)
+        sug[m] = {"lr": s.lr, "low": s.low, "high": s.high}
+    return {"points": len(rt), "reason": rt.reason, "lr": rt.sweep_lr.tolist(),
+            "loss": [v if math.isfinite(v) else None for v in rt.loss.tolist()], "suggestions": sug}
+
+
+def sweep_tlf(task: Task, batches, sc) -> dict[str, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from torch_lr_finder import LRFinder
+
+    model = make_model(task, sc["seed"])
+    opt = make_opt(task, model.parameters(), task.sweep_start)
+    finder = LRFinder(model, opt, nn.CrossEntropyLoss(), device="cpu")
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
+    with _quiet():
+        finder.range_test(loader, start_lr=task.sweep_start, end_lr=task.sweep_end,
+                          num_iter=len(batches), step_mode="exp")
+        fig, ax = plt.subplots()
+        try:
+            _, lr = finder.plot(ax=ax, suggest_lr=True)
+        finally:
+            plt.close(fig)
+    finder.reset()
+    h = finder.history
+    return {"points": len(h["lr"]), "lr": [float(v) for v in h["lr"]],
+            "loss": [float(v) if math.isfinite(v) else None for v in h["loss"]],
+            "suggestions": {"steepest": {"lr": None if lr is None else float(lr)}}}
+
+
+def sweep_fastai(task: Task, batches, sc) -> dict[str, Any]:
+    threads = torch.get_num_threads()
+    from functools import partial
+
+    from fastai.callback.schedule import valley
+    from fastai.data.core import DataLoaders
+    from fastai.learner import Learner
+    from fastai.optimizer import OptimWrapper
+
+    torch.set_num_threads(threads)  # fastai's import may change it
+    model = make_model(task, sc["seed"])
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
+    f = opt_factory(task)
+    with tempfile.TemporaryDirectory() as tmp:
+        dls = DataLoaders(loader, loader, device=torch.device("cpu"))
+        learn = Learner(dls, model, loss_func=nn.CrossEntropyLoss(), path=tmp,
+                        opt_func=partial(OptimWrapper, opt=f.func, **f.keywords))
+        with _quiet(), learn.no_bar():
+            res = learn.lr_find(start_lr=task.sweep_start, end_lr=task.sweep_end, num_it=len(batches),
+                                show_plot=False, suggest_funcs=(valley,))
+    rec = learn.recorder
+    return {"points": len(rec.lrs), "lr": [float(v) for v in rec.lrs],
+            "loss": [float(v) if math.isfinite(float(v)) else None for v in rec.losses],
+            "suggestions": {"valley": {"lr": float(res.valley)}}}
+
+
+FINDERS = {"lrkit": sweep_lrkit, "torch-lr-finder": sweep_tlf, "fastai": sweep_fastai}
+
+
+def finder_available(name: str) -> str | None:
+    """None if the finder can run here, else why not."""
+    mod = {"lrkit": "lrkit.finder", "torch-lr-finder": "torch_lr_finder", "fastai": "fastai.learner"}[name]
+    threads = torch.get_num_threads()
+    try:
+        __import__(mod)
+    except Exception as e:  # noqa: BLE001 - any import failure means n/a
+        return f"{type(e).__name__}: {e}"
+    finally:
+        torch.set_num_threads(threads)
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------------
+def fmt_lr(x: float) -> str:
+    return f"{x:.2g}"
+
+
+def summarize(task_results: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    header = ["task", "best grid LR (val acc)"] + list(METHODS)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    regrets: dict[str, list[float]] = {m: [] for m in METHODS}
+    summary: dict[str, Any] = {"tasks": {}}
+    for name, r in task_results.items():
+        lrs, accs = r["grid_lrs"], r["grid_accs"]
+        ib = int(np.argmax(accs))
+        edge = " ⚠ grid edge" if ib in (0, len(lrs) - 1) and len(lrs) > 2 else ""
+        row = [name, f"{fmt_lr(lrs[ib])} ({100 * accs[ib]:.1f}%){edge}"]
+        ts = {"best_lr": lrs[ib], "best_acc": accs[ib], "grid_lrs": lrs, "grid_accs": accs, "methods": {}}
+        for m in METHODS:
+            s = r["suggestions"].get(m)
+            if s is None or s.get("lr") is None:
+                row.append("n/a" if s is None else "none")
+                continue
+            g = 100 * regret(lrs, accs, s["lr"])
+            regrets[m].append(g)
+            cell = f"{fmt_lr(s['lr'])} ({g:.1f} pp)"
+            if m == "lrkit:robust":
+                cell = f"{fmt_lr(s['lr'])} [{fmt_lr(s['low'])}, {fmt_lr(s['high'])}] ({g:.1f} pp)"
+            row.append(cell)
+            ts["methods"][m] = {**s, "regret_pp": g}
+        lines.append("| " + " | ".join(row) + " |")
+        summary["tasks"][name] = ts
+    n_tasks = len(task_results)
+    mean_row = ["**mean regret**", ""]
+    summary["mean_regret_pp"] = {}
+    for m in METHODS:
+        v = regrets[m]
+        if not v:
+            mean_row.append("n/a")
+            continue
+        mu = float(np.mean(v))
+        summary["mean_regret_pp"][m] = mu
+        mean_row.append(f"**{mu:.2f} pp**" + ("" if len(v) == n_tasks else f" ({len(v)}/{n_tasks} tasks)"))
+    lines.append("| " + " | ".join(mean_row) + " |")
+    complete = {m: v for m, v in summary["mean_regret_pp"].items() if len(regrets[m]) == n_tasks}
+    if complete:
+        best = min(complete.values())
+        winners = [m for m, v in complete.items() if v == best]
+        summary["lowest_mean_regret"] = winners
+        summary["robust_is_lowest"] = "lrkit:robust" in winners
+    return "\n".join(lines), summary
+
+
+def plot_task(name: str, r: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    lrs, accs = np.asarray(r["grid_lrs"]), 100 * np.asarray(r["grid_accs"])
+    ax.semilogx(lrs, accs, "o-", color="k", label="grid (val acc)")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, m in enumerate(METHODS):
+        s = r["suggestions"].get(m)
+        if not s or s.get("lr") is None:
+            continue
+        c = colors[i % len(colors)]
+        ax.axvline(s["lr"], color=c, ls="--", lw=1.2, label=f"{m} {fmt_lr(s['lr'])}")
+        if m == "lrkit:robust" and s["low"] < s["high"]:
+            ax.axvspan(s["low"], s["high"], color=c, alpha=0.12)
+    ax.set_xlabel("learning rate (max_lr for one-cycle)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(name)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------------
+def run(scale: str = "lite", out: str | Path | None = None, tasks: Sequence[str] | None = None,
+        finders: Sequence[str] | None = None, data=None, threads: int | None = 1,
+        log=print) -> dict[str, Any]:
+    """Run (or resume) the benchmark; returns the summary dict (also written as summary.json)."""
+    from lrkit.data import load_cifar10
+
+    if threads:
+        torch.set_num_threads(threads)
+    sc = SCALES[scale]
+    out = Path(out) if out is not None else ROOT / "results" / "suggestion_quality" / scale
+    tasks = list(tasks or TASKS)
+    finders = list(finders or FINDERS)
+    if data is None:
+        data = load_cifar10(download=False)
+    loaders = make_loaders(data, sc)
+    common = {"scale": scale, **sc, "data_source": Path(str(loaders.source)).name,
+              "n_train": loaders.train.num_examples, "n_val": loaders.val.num_examples}
+    notes = []
+    avail = {f: finder_available(f) for f in finders}
+    for f, why in avail.items():
+        if why:
+            notes.append(f"{f}: n/a ({why})")
+            log(f"note: {f} is n/a here ({why})")
+    t_start = time.perf_counter()
+    task_results = {}
+    compute_s = 0.0  # seconds recorded in the result files (the cost of the run, across resumes)
+    for tname in tasks:
+        task = TASKS[tname]
+        tcfg = {**common, "task": asdict(task)}
+        lrs = grid_lrs(task, sc["grid_points"])
+        accs = []
+        for lr in lrs:
+            t0 = time.perf_counter()
+            rec = cached(out / tname / f"train_lr{lr:.4g}.json", {**tcfg, "kind": "train", "lr": lr},
+                         lambda lr=lr, task=task: train_at(task, lr, loaders, sc))
+            accs.append(rec["result"]["val_acc"])
+            log(f"[{time.perf_counter() - t_start:7.1f}s] {tname} train lr={lr:.4g}: "
+                f"val acc {100 * accs[-1]:.1f}% ({time.perf_counter() - t0:.1f}s this call)")
+        loaders.train._epoch = 0
+        batches = sweep_batches(loaders.train, sc["sweep_iters"])
+        suggestions: dict[str, Any] = {}
+        for f in finders:
+            if avail[f]:
+                continue
+            t0 = time.perf_counter()
+            scfg = {**tcfg, "kind": "sweep", "finder": f, "start_lr": task.sweep_start,
+                    "end_lr": task.sweep_end, "num_iter": sc["sweep_iters"]}
+            try:
+                rec = cached(out / tname / f"sweep_{f}.json", scfg,
+                             lambda f=f, t=task, b=batches: FINDERS[f](t, b, sc))
+            except ConfigMismatch:
+                raise
+            except Exception as e:  # noqa: BLE001 - a foreign finder failing is reported, not fatal
+                notes.append(f"{tname} {f} failed: {type(e).__name__}: {e}")
+                log(f"note: {tname} {f} failed: {type(e).__name__}: {e}")
+                continue
+            for m, s in rec["result"]["suggestions"].items():
+                suggestions[f"{f}:{m}"] = s
+            log(f"[{time.perf_counter() - t_start:7.1f}s] {tname} sweep {f}: "
+                f"{rec['result']['points']} points, "
+                + ", ".join(f"{m}={s['lr']:.3g}" if s["lr"] is not None else f"{m}=none"
+                            for m, s in rec["result"]["suggestions"].items())
+                + f" ({time.perf_counter() - t0:.1f}s this call)")
+        task_results[tname] = {"grid_lrs": lrs, "grid_accs": accs, "suggestions": suggestions}
+        compute_s += sum(json.loads(p.read_text()).get("seconds", 0.0) for p in (out / tname).glob("*.json"))
+        plot_task(tname, task_results[tname], out / f"{tname}.png")
+    table, summary = summarize(task_results)
+    summary.update(scale=scale, notes=notes, wall_seconds_this_call=time.perf_counter() - t_start,
+                   compute_seconds_recorded=compute_s,
+                   regret_definition="best grid val acc - val acc at the suggested LR, interpolated "
+                                     "linearly in log10(LR) over the grid, clamped outside it; in pp")
+    md = (f"# Suggestion quality ({scale})\n\n"
+          f"{common['n_train']} training / {common['n_val']} validation images (validation carved out of "
+          f"the CIFAR-10 training set), {sc['grid_points']} grid LRs per task, "
+          f"{sc['epochs'] or sc['iterations']} {'epochs' if sc['epochs'] else 'iterations'}, batch "
+          f"{sc['batch_size']}, seed {sc['seed']}; every finder sweeps {sc['sweep_iters']} iterations "
+          f"on the same batches from the same init. Cells: suggested LR (regret in percentage points = "
+          f"best grid val acc − val acc at the suggestion, linear interpolation in log10 LR, clamped "
+          f"outside the grid). ⚠ grid edge: the best grid LR is an end point of the grid, so the "
+          f"optimum may lie outside it. Compute time recorded in the result files: {compute_s:.0f} s "
+          f"({torch.get_num_threads()} torch thread(s)).\n\n{table}\n")
+    if notes:
+        md += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+    if "robust_is_lowest" in summary:
+        md += (f"\nLowest mean regret: {', '.join(summary['lowest_mean_regret'])} — lrkit robust is "
+               f"{'' if summary['robust_is_lowest'] else 'NOT '}the lowest.\n")
+    atomic_write_text(out / "table.md", md)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
+    log(md)
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", choices=list(SCALES), default="lite")
+    ap.add_argument("--out", default=None,
+                    help="results dir (default benchmarks/results/suggestion_quality/<scale>)")
+    ap.add_argument("--tasks", nargs="*", choices=list(TASKS), default=None)
+    ap.add_argument("--finders", nargs="*", choices=list(FINDERS), default=None)
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    args = ap.parse_args(argv)
+    try:
+        return run(args.scale, args.out, args.tasks, args.finders, threads=args.threads)
+    except ConfigMismatch as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()
