@@ -42,29 +42,15 @@ def _run_dir(out: str, prefix: str) -> Path:
     return path
 
 
-def _versions() -> dict[str, str]:
-    import platform
-
-    import torch
-
-    from . import __version__
-
-    return {"lrkit": __version__, "torch": torch.__version__, "python": platform.python_version()}
+_OPTIMIZERS = {"sgd": {"name": "sgd", "momentum": 0.9, "nesterov": True},
+               "adamw": {"name": "adamw"},
+               "caffe-sgd": {"name": "caffe_sgd", "momentum": 0.9, "multipliers": True}}
 
 
 def _make_optimizer(name: str, model, lr: float, weight_decay: float):
-    import torch
+    from .train import make_optimizer
 
-    from .models import multiplier_param_groups
-    from .train import CaffeSGD
-
-    if name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    if name == "caffe-sgd":
-        return CaffeSGD(multiplier_param_groups(model), lr=lr, momentum=0.9, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; choose sgd, adamw or caffe-sgd")
+    return make_optimizer({**_OPTIMIZERS[name], "lr": lr, "weight_decay": weight_decay}, model)
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -99,7 +85,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     from . import models as M
     from .finder import lr_find
     from .schedules import OneCycle
-    from .train import fit, seed_everything
+    from .train import fit, seed_everything, versions
 
     t0 = time.perf_counter()
     seed_everything(args.seed)
@@ -138,7 +124,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     hist.save(run / "history.json")
     (run / "range_test.json").write_text(rt.to_json())
     summary = {
-        "command": "quickstart", "config": vars(args) | {"device": device}, "versions": _versions(),
+        "command": "quickstart", "config": vars(args) | {"device": device}, "versions": versions(),
         "data_source": cifar.source, "train_images": L.train.num_examples, "test_images": L.test.num_examples,
         "suggestions": {s.method: {"lr": s.lr, "low": s.low, "high": s.high} for s in suggestions.values()},
         "max_lr": max_lr, "iterations": iters, "final_test": final,

@@ -197,7 +197,7 @@ def load_cifar10(root: str | os.PathLike | None = None, *, download: bool = True
     _check_files(folder)
 
     def read(names):
-        xs, ys = zip(*(_read_batch(folder / n) for n in names))
+        xs, ys = zip(*(_read_batch(folder / n) for n in names), strict=True)
         x = np.concatenate(xs).reshape(-1, 3, 32, 32)
         return torch.from_numpy(x), torch.from_numpy(np.concatenate(ys))
 

@@ -39,6 +39,8 @@ __all__ = [
     "train_step",
     "atomic_write_bytes",
     "atomic_write_text",
+    "make_optimizer",
+    "versions",
 ]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -173,6 +175,37 @@ class CaffeSGD(torch.optim.Optimizer):
                 buf.mul_(mom).add_(g, alpha=rate)
                 p.sub_(buf)
         return loss
+
+
+def make_optimizer(config: dict[str, Any], model: nn.Module) -> torch.optim.Optimizer:
+    """An optimizer from plain data: ``{"name": "sgd" | "adamw" | "caffe_sgd", **kwargs}``.
+
+    ``caffe_sgd`` takes ``multipliers=True`` to use the model's per-parameter Caffe lr/decay
+    multipliers (:func:`lrkit.models.multiplier_param_groups`); other keys go to the constructor.
+    """
+    cfg = dict(config)
+    name = cfg.pop("name", None)
+    if name == "caffe_sgd":
+        from .models import multiplier_param_groups
+
+        groups = multiplier_param_groups(model) if cfg.pop("multipliers", False) else model.parameters()
+        return CaffeSGD(groups, **cfg)
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), **cfg)
+    if name == "adamw":
+        return torch.optim.AdamW(model.parameters(), **cfg)
+    raise ValueError(f"unknown optimizer {name!r}; choose sgd, adamw or caffe_sgd")
+
+
+def versions() -> dict[str, str]:
+    """Versions of lrkit, torch, numpy and python, and the torch thread count (stored with results)."""
+    import platform
+
+    from . import __version__
+
+    return {"lrkit": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "machine": platform.machine(),
+            "threads": str(torch.get_num_threads())}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from lrkit.schedules import triangular2
 
 
 def test_experiments_are_data():
-    for name, exp in EXPERIMENTS.items():
+    for exp in EXPERIMENTS.values():
         for scale in ("smoke", "lite", "paper"):
             runs = exp.runs(scale)
             assert runs and len({r.name for r in runs}) == len(runs)
@@ -125,6 +125,6 @@ def test_bench_smoke_runs_and_reports(name, real_cifar, tmp_path, capsys):
     assert cli.main(["bench", "run", name, "--scale", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     assert result_path(tmp_path, name, "smoke", runs[0].name, 0).stat().st_mtime_ns == stamp
     text = report(tmp_path, experiments=[name])
-    assert f"scale `smoke`" in text and (tmp_path / "figures" / f"{name}-smoke.png").exists()
+    assert "scale `smoke`" in text and (tmp_path / "figures" / f"{name}-smoke.png").exists()
     if name == "smith2017-table1":
         assert "81.4 @ 70,000 it" in text and "ordering measured" in text

@@ -54,7 +54,7 @@ def test_train_step_accumulation_equals_big_batch():
     ra = T.train_step(a, oa, nn.functional.cross_entropy, [(x, y)])
     rb = T.train_step(b, ob, nn.functional.cross_entropy, [(x[:4], y[:4]), (x[4:8], y[4:8]), (x[8:], y[8:])])
     assert torch.allclose(ra.loss, rb.loss, atol=1e-6)
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.allclose(pa, pb, atol=1e-6)
     with pytest.raises(ValueError, match="batches"):
         T.train_step(a, oa, nn.functional.cross_entropy, [])
@@ -88,7 +88,7 @@ def test_fit_records_schedule_per_group(synthetic):
     sched = S.triangular(0.001, 0.006, 5)
     h = T.fit(m, opt, L.train, iterations=12, schedule=sched, progress=False)
     want = sched(list(range(12)))
-    for it, lrs in zip(h.iteration, h.lr):
+    for it, lrs in zip(h.iteration, h.lr, strict=True):
         assert len(lrs) == len(opt.param_groups)
         assert all(abs(lr - want[it]) < 1e-15 for lr in lrs)
 

@@ -170,7 +170,8 @@ def _figure(name: str, scale: str, summ, results, ref, factor: float):
         fig, ax = plt.subplots(figsize=(7, 4))
         for r in results:
             rt = r.get("range_test") or {}
-            ax.plot(rt.get("lr", []), 100 * np.asarray(rt.get("acc", [])), "o-", ms=3, label=f"measured, seed {r['seed']}")
+            ax.plot(rt.get("lr", []), 100 * np.asarray(rt.get("acc", [])), "o-", ms=3,
+                    label=f"measured, seed {r['seed']}")
             for key, ls in (("base_lr", "--"), ("max_lr", ":")):
                 if rt.get(key) is not None:
                     ax.axvline(rt[key], color="C0", ls=ls, lw=1)

@@ -16,13 +16,11 @@ and RNG states, and lrkit's batch loader gives the same batches.
 from __future__ import annotations
 
 import json
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from .. import __version__
@@ -40,12 +38,6 @@ class BenchError(RuntimeError):
 
 def result_path(out: Path, experiment: str, scale: str, run: str, seed: int) -> Path:
     return Path(out) / experiment / scale / f"{run}-seed{seed}.json"
-
-
-def _versions() -> dict[str, str]:
-    return {"lrkit": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "machine": platform.machine(),
-            "threads": str(torch.get_num_threads())}
 
 
 def _check_manifest(folder: Path, experiment: str, scale: str, runs: list[RunSpec]) -> None:
@@ -70,29 +62,13 @@ def _check_manifest(folder: Path, experiment: str, scale: str, runs: list[RunSpe
     atomic_write_text(path, json.dumps(want, indent=2))
 
 
-def _make_optimizer(cfg: dict[str, Any], model: torch.nn.Module) -> torch.optim.Optimizer:
-    from ..models import multiplier_param_groups
-    from ..train import CaffeSGD
-
-    cfg = dict(cfg)
-    name = cfg.pop("name")
-    if name == "caffe_sgd":
-        groups = multiplier_param_groups(model) if cfg.pop("multipliers", False) else model.parameters()
-        return CaffeSGD(groups, **cfg)
-    if name == "sgd":
-        return torch.optim.SGD(model.parameters(), **cfg)
-    if name == "adamw":
-        return torch.optim.AdamW(model.parameters(), **cfg)
-    raise BenchError(f"unknown optimizer {name!r} in the run config")
-
-
 def run_one(spec: RunSpec, seed: int, *, experiment: str, scale: str, out: Path, data: Any = None,
             data_dir: str | None = None, device: str | None = None, checkpoint_every: int | None = None,
             progress: bool = True) -> dict[str, Any]:
     """Train one RunSpec with one seed (resuming from its checkpoint) and write its result JSON."""
     from ..data import cifar10_loaders, load_cifar10
     from ..models import get_model
-    from ..train import atomic_write_text, evaluate, fit, seed_everything
+    from ..train import atomic_write_text, evaluate, fit, make_optimizer, seed_everything, versions
 
     path = result_path(out, experiment, scale, spec.name, seed)
     if path.exists():
@@ -108,7 +84,10 @@ def run_one(spec: RunSpec, seed: int, *, experiment: str, scale: str, out: Path,
                         preprocess=spec.preprocess, seed=seed, device=dev)
     seed_everything(seed)
     model = get_model(spec.model).to(dev)
-    opt = _make_optimizer(spec.optimizer, model)
+    try:
+        opt = make_optimizer(spec.optimizer, model)
+    except ValueError as e:
+        raise BenchError(f"run {spec.name}: {e}") from e
     ckpt = path.parent / ".ckpt" / f"{spec.name}-seed{seed}-{spec.config_hash()}.pt"
     every = checkpoint_every or max(spec.eval_every, min(spec.iterations, 500))
     initial = None
@@ -120,7 +99,7 @@ def run_one(spec: RunSpec, seed: int, *, experiment: str, scale: str, out: Path,
                desc=f"{experiment}/{spec.name}")
     result: dict[str, Any] = {
         "format": RESULT_FORMAT, "experiment": experiment, "scale": scale, "run": spec.name, "seed": seed,
-        "config": spec.to_dict(), "versions": _versions(), "data_source": data.source, "device": dev,
+        "config": spec.to_dict(), "versions": versions(), "data_source": data.source, "device": dev,
         "history": hist.to_dict(), "final": hist.final_eval(),
         # wall time of the training itself, summed over resumed sessions (History.wall is cumulative)
         "train_seconds": hist.wall[-1] if hist.wall else None,
