@@ -30,6 +30,13 @@ def first_reaching(res: dict[str, Any], target: float) -> int | None:
     return int(it[hit[0]]) if len(hit) else None
 
 
+def _acc_at(res: dict[str, Any], iteration: int) -> float | None:
+    """Test accuracy of the last evaluation at or before ``iteration`` (None if there is none)."""
+    it, acc = _curve(res)
+    k = np.nonzero(it <= iteration)[0]
+    return float(acc[k[-1]]) if len(k) else None
+
+
 def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per run name: iterations, seeds, final accuracy mean/std, training seconds."""
     by: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -61,6 +68,16 @@ def _smith_table1_notes(summ: dict[str, dict[str, Any]], ref) -> list[str]:
             best = max(np.max(_curve(r)[1]) for r in summ["triangular2"]["results"])
             notes.append(f"triangular2 does not reach fixed's final accuracy ({100 * target:.2f} %) within its "
                          f"{summ['triangular2']['iterations']} iterations (best {100 * best:.2f} %) → no")
+    if "fixed" in summ:
+        fixed_res = summ["fixed"]["results"]
+        for name in ("triangular2", "decay", "exp_range"):
+            if name not in summ:
+                continue
+            n = summ[name]["iterations"]
+            at = [_acc_at(r, n) for r in fixed_res]
+            if all(a is not None for a in at):
+                notes.append(f"at equal iterations ({n:,}): {name} {summ[name]['acc_mean']:.2f} % vs fixed "
+                             f"{100 * float(np.mean(at)):.2f} %")
     measured = [k for k in ref.values if k in summ]
     if len(measured) >= 2:
         ours = sorted(measured, key=lambda k: -summ[k]["acc_mean"])
