@@ -154,6 +154,15 @@ def run_schedules(make_model: Callable[[], Any], make_optimizer: Callable[[Any, 
 # --------------------------------------------------------------------------------------------------
 # Explorer base
 # --------------------------------------------------------------------------------------------------
+def _log_slider(value: float, lo_exp: float, hi_exp: float, description: str, style: dict[str, str],
+                layout: Any, step: float = 0.05):
+    """A base-10 log slider from 10**lo_exp to 10**hi_exp, read out with 3 significant digits."""
+    import ipywidgets as W
+
+    return W.FloatLogSlider(value=value, base=10, min=lo_exp, max=hi_exp, step=step, description=description,
+                            readout_format=".3g", style=style, layout=layout)
+
+
 class Explorer:
     """Base class: ``widgets`` dict, ``update(**values)``, observers, ``display()``."""
 
@@ -265,9 +274,7 @@ class GradientDescentExplorer(Explorer):
         return {
             "surface": W.Dropdown(options=list(toy.SURFACES), value=surf.name, description="surface",
                                   style=style),
-            "lr": W.FloatLogSlider(value=self._init["lr"], base=10, min=-3, max=0.5, step=0.01,
-                                   description="learning rate", readout_format=".3g", style=style,
-                                   layout=layout),
+            "lr": _log_slider(self._init["lr"], -3, 0.5, "learning rate", style, layout, step=0.01),
             "steps": W.IntSlider(value=self._init["steps"], min=1, max=200, description="steps",
                                  style=style, layout=layout),
             "x0": W.FloatSlider(value=float(start[0]), min=-5, max=5, step=0.05, description="start w₁",
@@ -427,12 +434,8 @@ class CyclicExplorer(ScheduleExplorer):
         return {
             "mode": W.Dropdown(options=["triangular", "triangular2", "exp_range"], value=i["mode"],
                                description="mode", style=style),
-            "base_lr": W.FloatLogSlider(value=i["base_lr"], base=10, min=-5, max=0, step=0.05,
-                                        description="base_lr", readout_format=".3g", style=style,
-                                        layout=layout),
-            "max_lr": W.FloatLogSlider(value=i["max_lr"], base=10, min=-5, max=0, step=0.05,
-                                       description="max_lr", readout_format=".3g", style=style,
-                                       layout=layout),
+            "base_lr": _log_slider(i["base_lr"], -5, 0, "base_lr", style, layout),
+            "max_lr": _log_slider(i["max_lr"], -5, 0, "max_lr", style, layout),
             "step_size": W.IntSlider(value=i["step_size"], min=10, max=max(10_000, i["step_size"]), step=10,
                                      description="step size", style=style, layout=layout),
             "gamma": W.FloatSlider(value=i["gamma"], min=0.999, max=1.0, step=0.00001, readout_format=".5f",
@@ -470,9 +473,7 @@ class SGDRExplorer(ScheduleExplorer):
                                style=style, layout=layout),
             "T_mult": W.FloatSlider(value=i["T_mult"], min=1.0, max=4.0, step=0.1, description="T_mult",
                                     style=style, layout=layout),
-            "eta_max": W.FloatLogSlider(value=i["eta_max"], base=10, min=-4, max=0, step=0.05,
-                                        description="η_max", readout_format=".3g", style=style,
-                                        layout=layout),
+            "eta_max": _log_slider(i["eta_max"], -4, 0, "η_max", style, layout),
             "eta_min": W.FloatSlider(value=i["eta_min"], min=0.0, max=0.01, step=0.0005, readout_format=".4f",
                                      description="η_min", style=style, layout=layout),
             "cycle_decay": W.FloatSlider(value=i["cycle_decay"], min=0.3, max=1.0, step=0.05,
@@ -514,14 +515,10 @@ class OneCycleExplorer(ScheduleExplorer):
         style, layout = self._style()
         i = self._init
         return {
-            "max_lr": W.FloatLogSlider(value=i["max_lr"], base=10, min=-4, max=1, step=0.05,
-                                       description="max_lr", readout_format=".3g", style=style,
-                                       layout=layout),
+            "max_lr": _log_slider(i["max_lr"], -4, 1, "max_lr", style, layout),
             "pct_start": W.FloatSlider(value=i["pct_start"], min=0.05, max=0.45, step=0.01,
                                        description="pct_start", style=style, layout=layout),
-            "div_factor": W.FloatLogSlider(value=i["div_factor"], base=10, min=0, max=3, step=0.05,
-                                           description="div_factor", readout_format=".3g", style=style,
-                                           layout=layout),
+            "div_factor": _log_slider(i["div_factor"], 0, 3, "div_factor", style, layout),
             "final_div_factor": W.FloatLogSlider(value=i["final_div_factor"], base=10, min=0, max=6, step=0.1,
                                                  description="final_div_factor", readout_format=".3g",
                                                  style=style, layout=layout),
@@ -578,12 +575,8 @@ class DiscriminativeExplorer(Explorer):
         return {
             "rule": W.Dropdown(options=["spread", "ulmfit", "fastai"], value=i["rule"], description="rule",
                                style=style),
-            "lo": W.FloatLogSlider(value=i["lo"], base=10, min=-6, max=0, step=0.05,
-                                   description="lo (first group)",
-                                   readout_format=".3g", style=style, layout=layout),
-            "hi": W.FloatLogSlider(value=i["hi"], base=10, min=-6, max=0, step=0.05,
-                                   description="hi (last group)",
-                                   readout_format=".3g", style=style, layout=layout),
+            "lo": _log_slider(i["lo"], -6, 0, "lo (first group)", style, layout),
+            "hi": _log_slider(i["hi"], -6, 0, "hi (last group)", style, layout),
             "factor": W.FloatSlider(value=i["factor"], min=1.0, max=10.0, step=0.1,
                                     description="factor (ulmfit)",
                                     style=style, layout=layout),
