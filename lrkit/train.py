@@ -13,7 +13,6 @@ iteration ``t`` is ``schedule(t)`` times the group's multiplier.
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import tempfile
@@ -438,9 +437,8 @@ def _group_values(optimizer: torch.optim.Optimizer) -> tuple[list[float], list[f
 
 
 def _steps_per_epoch(data: Any) -> int | None:
-    for attr in ("steps_per_epoch",):
-        if hasattr(data, attr):
-            return int(getattr(data, attr))
+    if hasattr(data, "steps_per_epoch"):
+        return int(data.steps_per_epoch)
     try:
         return len(data)
     except TypeError:
@@ -586,9 +584,10 @@ def fit(
                 ev = {"iteration": done, "epoch": done * accumulation_steps / spe if spe else None, **ev}
                 history.evals.append(ev)
                 bar.set_postfix(acc=f"{ev['acc']:.3f}", loss=f"{ev['loss']:.3f}")
-            for cb in callbacks:
-                flush()
-                cb(it, history)
+            if callbacks:
+                flush()  # callbacks see the complete history
+                for cb in callbacks:
+                    cb(it, history)
             if ckpt_path is not None and checkpoint_every and done % checkpoint_every == 0:
                 flush()
                 save_ckpt(done, time.perf_counter() - t0)
@@ -616,8 +615,3 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler, scaler) -> tuple[i
         scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])
     return int(state["iteration"]), History.from_dict(state["history"]), float(state["elapsed"])
-
-
-def nan_safe(x: float) -> float | None:
-    """JSON-friendly float: NaN/inf become None."""
-    return None if (x is None or not math.isfinite(x)) else float(x)
