@@ -212,9 +212,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
             for name, exp in EXPERIMENTS.items():
                 print(f"{name}: {exp.title}")
                 for scale in ("smoke", "lite", "paper"):
+                    if scale in exp.unavailable:
+                        print(f"    {scale:>5}: not available — {exp.unavailable[scale]}")
+                        continue
                     runs = exp.runs(scale)
                     total = sum(r.iterations for r in runs)
-                    print(f"    {scale:>5} (factor {exp.factors[scale]:g}): {len(runs)} runs, {total:,} iterations: "
+                    factor = f" (factor {exp.factors[scale]:g})" if scale in exp.factors else ""
+                    print(f"    {scale:>5}{factor}: {len(runs)} runs, {total:,} iterations: "
                           + ", ".join(r.name for r in runs))
             return 0
         if args.bench_command == "run":

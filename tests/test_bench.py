@@ -14,6 +14,10 @@ from lrkit.schedules import triangular2
 def test_experiments_are_data():
     for exp in EXPERIMENTS.values():
         for scale in ("smoke", "lite", "paper"):
+            if scale in exp.unavailable:
+                with pytest.raises(ValueError, match=f"{exp.name} has no {scale} scale"):
+                    exp.runs(scale)
+                continue
             runs = exp.runs(scale)
             assert runs and len({r.name for r in runs}) == len(runs)
             for r in runs:
@@ -110,10 +114,11 @@ def test_manifest_of_another_version_is_rejected(tmp_path, synthetic):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
-def test_bench_smoke_runs_and_reports(name, real_cifar, tmp_path, capsys):
+def test_bench_smoke_runs_and_reports(name, real_cifar, tmp_path, capsys, monkeypatch):
     """`lrkit bench run <each> --scale smoke` end to end on real CIFAR-10, then `report`."""
+    monkeypatch.delenv("LRKIT_RESNET18_WEIGHTS", raising=False)  # runs that need it are skipped
     assert cli.main(["bench", "run", name, "--scale", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
-    runs = get_experiment(name).runs("smoke")
+    runs = [r for r in get_experiment(name).runs("smoke") if "requires" not in r.extra]
     for r in runs:
         res = json.loads(result_path(tmp_path, name, "smoke", r.name, 0).read_text())
         assert res["config"] == r.to_dict() and res["data_source"] == real_cifar.source
@@ -128,3 +133,66 @@ def test_bench_smoke_runs_and_reports(name, real_cifar, tmp_path, capsys):
     assert "scale `smoke`" in text and (tmp_path / "figures" / f"{name}-smoke.png").exists()
     if name == "smith2017-table1":
         assert "81.4 @ 70,000 it" in text and "ordering measured" in text
+    if name == "discriminative":
+        seeds = get_experiment(name).seeds["smoke"]
+        assert len(list((tmp_path / name / "smoke").glob("*-seed*.json"))) == 5 * seeds
+        assert "skipping the ImageNet ResNet-18 arms" in capsys.readouterr().out
+        assert "gradual vs full" in text and "ULMFiT's claim" in text
+
+
+# --------------------------------------------------------------------------------------------------
+# discriminative (lrkit.bench.transfer): its own runner, same layout and checks
+# --------------------------------------------------------------------------------------------------
+def test_discriminative_has_no_paper_scale(capsys):
+    with pytest.raises(ValueError, match="discriminative has no paper scale: ULMFiT's numbers are on text; use lite"):
+        get_experiment("discriminative").runs("paper")
+    assert cli.main(["bench", "run", "discriminative", "--scale", "paper"]) == 2
+    assert "no paper scale" in capsys.readouterr().err
+    assert cli.main(["bench", "list"]) == 0
+    assert "paper: not available — ULMFiT's numbers are on text" in capsys.readouterr().out
+
+
+def test_discriminative_arms_are_listed_like_runs():
+    runs = {r.name: r for r in get_experiment("discriminative").runs("lite")}
+    assert list(runs)[:5] == ["scratch", "frozen", "full", "discriminative", "gradual"]
+    assert all(r.kind == "transfer" for r in runs.values())
+    assert runs["full"].iterations == 150 and runs["full"].batch_size == 32 and runs["full"].n_per_class == 100
+    assert runs["full"].eval_every == 30  # 5 evaluations per run
+    assert runs["gradual"].extra["lr"]["range_test"] == "discriminative"
+    assert runs["in1k-full"].model == "resnet18" and runs["in1k-full"].extra["requires"] == "LRKIT_RESNET18_WEIGHTS"
+
+
+def test_discriminative_only_names_arms(tmp_path, synthetic, capsys):
+    with pytest.raises(BenchError, match=r"--only names runs \['nope'\] that discriminative does not have"):
+        run_experiment("discriminative", "smoke", out=tmp_path, data=synthetic, only=["full", "nope"],
+                       progress=False)
+    assert cli.main(["bench", "run", "discriminative", "--only", "nope", "--out", str(tmp_path)]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_discriminative_refuses_results_and_artifacts_of_another_config(tmp_path, synthetic, monkeypatch):
+    monkeypatch.delenv("LRKIT_RESNET18_WEIGHTS", raising=False)
+    folder = tmp_path / "discriminative" / "smoke"
+    folder.mkdir(parents=True)
+    # a result of another configuration: refused before anything trains, file untouched
+    spec = {r.name: r for r in get_experiment("discriminative").runs("smoke")}["scratch"]
+    other = {"format": "lrkit-bench-result-1", "run": "scratch", "seed": 0,
+             "config": {**spec.to_dict(), "iterations": spec.iterations + 1}}
+    path = result_path(tmp_path, "discriminative", "smoke", "scratch", 0)
+    path.write_text(json.dumps(other))
+    with pytest.raises(BenchError, match="scratch-seed0.json was produced by another configuration"):
+        run_experiment("discriminative", "smoke", out=tmp_path, data=synthetic, seeds=1, progress=False)
+    assert json.loads(path.read_text()) == other
+    assert not (folder / "range-tests.json").exists() and not (folder / "backbone-fastnet-animals.pt").exists()
+    # a pre-trained backbone of another configuration: refused, never overwritten
+    meta = folder / "backbone-fastnet-animals.json"
+    meta.write_text(json.dumps({"config": {"model": "fastnet", "iterations": 1}}))
+    with pytest.raises(BenchError, match="backbone-fastnet-animals.json was pre-trained with another configuration"):
+        run_experiment("discriminative", "smoke", out=tmp_path, data=synthetic, seeds=1, only=["full"],
+                       progress=False)
+    assert json.loads(meta.read_text()) == {"config": {"model": "fastnet", "iterations": 1}}
+    # ImageNet weights that do not exist: a clear error naming the variable
+    monkeypatch.setenv("LRKIT_RESNET18_WEIGHTS", str(tmp_path / "missing.pt"))
+    with pytest.raises(BenchError, match="LRKIT_RESNET18_WEIGHTS=.*missing.pt: no such file"):
+        run_experiment("discriminative", "smoke", out=tmp_path, data=synthetic, seeds=1, only=["scratch"],
+                       progress=False)

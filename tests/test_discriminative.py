@@ -379,27 +379,44 @@ def test_gradual_unfreezing_bad_input():
 
 
 # --------------------------------------------------------------------------------------------------
-# the experiment script
+# the experiment (lrkit.bench.transfer) through its script
 # --------------------------------------------------------------------------------------------------
 def test_experiment_smoke_end_to_end(tmp_path):
     out = tmp_path / "out"
+    folder = out / "discriminative" / "smoke"
     env = {**os.environ, "MPLBACKEND": "Agg"}
     env.pop("LRKIT_RESNET18_WEIGHTS", None)
     cmd = [sys.executable, str(ROOT / "benchmarks" / "discriminative_experiment.py"), "--synthetic",
-           "--scale", "smoke", "--seeds", "2", "--out", str(out), "--no-download",
-           "--threads", "1"]
+           "--scale", "smoke", "--seeds", "2", "--out", str(out), "--threads", "1"]
     t = time.perf_counter()
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     wall = time.perf_counter() - t
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    files = sorted(p.name for p in out.glob("result_*.json"))
-    assert len(files) == 5 * 2, files
-    r = json.loads((out / "result_discriminative_seed0.json").read_text())
-    assert 0 <= r["acc"] <= 1 and len(r["group_lrs"]) == 5
-    assert "| arm |" in res.stdout and "skipping" in res.stdout.lower()
-    assert (out / "discriminative.png").exists()
+    arms = ["scratch", "frozen", "full", "discriminative", "gradual"]
+    files = sorted(p.name for p in folder.glob("*-seed*.json"))
+    assert files == sorted(f"{a}-seed{s}.json" for a in arms for s in (0, 1)), files
+    results = {p.name: json.loads(p.read_text()) for p in folder.glob("*-seed*.json")}
+    for name, r in results.items():
+        assert r["format"] == "lrkit-bench-result-1" and r["experiment"] == "discriminative", name
+        assert 0 <= r["final"]["acc"] <= 1 and r["data_source"] == "synthetic"
+        assert len(r["history"]["evals"]) >= 4  # evaluated along the way, not only at the end
+        assert r["chosen_lr"]["low"] <= r["chosen_lr"]["lr"] <= r["chosen_lr"]["high"]
+    r = results["discriminative-seed0.json"]
+    assert r["groups"] == ["stem", "block1", "block2", "block3", "head"] and len(r["group_lrs"]) == 5
+    assert np.allclose(np.array(r["group_lrs"][1:]) / np.array(r["group_lrs"][:-1]), ULMFIT_FACTOR)
+    g = results["gradual-seed1.json"]
+    assert [n for _, n in g["unfreeze_events"]] == [1, 2, 3, 4, 5]
+    assert g["chosen_lr"]["lr"] == r["chosen_lr"]["lr"]  # gradual uses discriminative's range test
+    assert "| run |" in res.stdout and "ULMFiT's claim" in res.stdout and "skipping" in res.stdout.lower()
+    assert (out / "figures" / "discriminative-smoke.png").exists()
     assert wall < 60, wall
-    # resume: everything is done, nothing is recomputed
+    # rerun: everything is done, nothing is recomputed (no range test, no pre-training, files untouched)
+    def stamps():  # the manifest is rewritten (same content) by every run
+        return {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.name != "manifest.json"}
+
+    before = stamps()
     res2 = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=120)
     assert res2.returncode == 0, res2.stderr[-3000:]
-    assert "done already" in res2.stdout
+    assert res2.stdout.count("done already") == 10
+    assert "lr=" not in res2.stdout  # the range tests' and the pre-training's log lines
+    assert stamps() == before

@@ -3,6 +3,7 @@
 - :mod:`lrkit.bench.references`  every published number with its paper, table/figure and protocol
 - :mod:`lrkit.bench.experiments` the experiments as data (smoke / lite / paper scales)
 - :mod:`lrkit.bench.runner`      runs them: one JSON per run, atomic, resumable from checkpoints
+- :mod:`lrkit.bench.transfer`    the ``discriminative`` experiment (pre-train, then fine-tune), its own runner
 - :mod:`lrkit.bench.report`      figures (measured vs published) and a markdown table
 """
 

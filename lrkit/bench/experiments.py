@@ -7,7 +7,9 @@ iterations, data settings), so results carry their exact configuration and a cha
 is detected rather than silently mixed with old results.
 
 Scaling: ``lite`` and ``smoke`` multiply every iteration count, step size and milestone of the
-paper's protocol by one stated factor (rounded, at least 1).
+paper's protocol by one stated factor (rounded, at least 1). The exception is ``discriminative``
+(:mod:`lrkit.bench.transfer`): a protocol of its own (pre-train, then fine-tune) with its own
+``custom_run``, ``smoke`` and ``lite`` scales and no ``paper`` scale.
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Experiment:
+    """An experiment: its runs at each scale (``build(scale, factor)``), its reference and defaults.
+
+    ``unavailable`` maps a scale the experiment does not have to the reason (asking for it is a
+    ``ValueError`` saying so). ``custom_run``, when given, trains the runs instead of
+    :func:`lrkit.bench.runner.run_one` (an experiment with its own protocol, e.g. pre-training and
+    fine-tuning); it is called as ``custom_run(runs, experiment=, scale=, folder=, data=, seeds=,
+    device=, progress=)`` and returns the result dicts, in the runner's format and layout.
+    """
+
     name: str
     title: str
     reference: str
@@ -63,11 +74,15 @@ class Experiment:
     factors: dict[str, float]
     build: Callable[[str, float], list[RunSpec]]
     seeds: dict[str, int] = field(default_factory=lambda: {"smoke": 1, "lite": 1, "paper": 1})
+    unavailable: dict[str, str] = field(default_factory=dict)
+    custom_run: Callable[..., list[dict[str, Any]]] | None = None
 
     def runs(self, scale: str) -> list[RunSpec]:
         if scale not in SCALES:
             raise ValueError(f"unknown scale {scale!r}; choose one of {SCALES}")
-        return self.build(scale, self.factors[scale])
+        if scale in self.unavailable:
+            raise ValueError(f"{self.name} has no {scale} scale: {self.unavailable[scale]}")
+        return self.build(scale, self.factors.get(scale, 1.0))
 
 
 def _n(x: float) -> int:
@@ -175,6 +190,24 @@ def _onecycle(scale: str, f: float) -> list[RunSpec]:
     ]
 
 
+# --------------------------------------------------------------------------------------------------
+# Discriminative fine-tuning (ULMFiT's recipe) on a CIFAR-10 transfer task: lrkit.bench.transfer
+# --------------------------------------------------------------------------------------------------
+NO_PAPER_SCALE_DISCRIMINATIVE = "ULMFiT's numbers are on text; use lite"
+
+
+def _discriminative(scale: str, f: float) -> list[RunSpec]:
+    from .transfer import build_runs  # imported when used: the experiment's module needs torch
+
+    return build_runs(scale)
+
+
+def _discriminative_run(runs: list[RunSpec], **kwargs: Any) -> list[dict[str, Any]]:
+    from .transfer import run_transfer
+
+    return run_transfer(runs, **kwargs)
+
+
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
     for e in [
@@ -194,6 +227,14 @@ EXPERIMENTS: dict[str, Experiment] = {
                    "One-cycle (three-phase, momentum cycled) for E epochs vs a piecewise-constant schedule for "
                    "4E epochs; epochs each needs to reach the other's accuracy.",
                    {"smoke": 1 / 50, "lite": 4 / 50, "paper": 1.0}, _onecycle),
+        Experiment("discriminative", "Discriminative fine-tuning (ULMFiT's recipe) on CIFAR-10 animals → vehicles",
+                   "ulmfit",
+                   "FastNet pre-trained on the 6 animal classes, fine-tuned on the 4 vehicle classes with few labels: "
+                   "scratch / frozen / full / discriminative (LR ÷2.6 per group) / gradual (+ unfreezing, STLR), "
+                   "LRs from the range test; ImageNet ResNet-18 arms with LRKIT_RESNET18_WEIGHTS.",
+                   {}, _discriminative, seeds={"smoke": 2, "lite": 3},
+                   unavailable={"paper": NO_PAPER_SCALE_DISCRIMINATIVE},
+                   custom_run=_discriminative_run),
     ]
 }
 

@@ -106,6 +106,43 @@ def _anytime_notes(summ: dict[str, dict[str, Any]], baseline: str) -> list[str]:
     return notes
 
 
+def _paired_diff(summ: dict[str, dict[str, Any]], arm: str, baseline: str) -> tuple[float, float, int]:
+    """Mean and std (pp) over the seeds both ran of ``arm``'s final accuracy minus ``baseline``'s."""
+    base = {r["seed"]: r["final"]["acc"] for r in summ[baseline]["results"] if r.get("final")}
+    d = np.array([100 * (r["final"]["acc"] - base[r["seed"]]) for r in summ[arm]["results"]
+                  if r.get("final") and r["seed"] in base])
+    if not len(d):
+        return float("nan"), float("nan"), 0
+    return float(d.mean()), float(d.std(ddof=1)) if len(d) > 1 else 0.0, len(d)
+
+
+def _discriminative_notes(summ: dict[str, dict[str, Any]]) -> list[str]:
+    """Each arm against ``full`` (paired by seed) and ULMFiT's claim: ``gradual`` beats ``full``."""
+    notes = []
+    for prefix in ("", "in1k-"):
+        full = f"{prefix}full"
+        if full not in summ:
+            continue
+        for arm in summ:
+            if arm == full or not arm.startswith(prefix) or (not prefix and arm.startswith("in1k-")):
+                continue
+            m, sd, n = _paired_diff(summ, arm, full)
+            notes.append(f"{arm} vs {full}: {m:+.2f} pp (mean over {n} seeds of the per-seed difference, "
+                         f"std {sd:.2f})")
+        gradual = f"{prefix}gradual"
+        m, sd, n = _paired_diff(summ, gradual, full) if gradual in summ else (0.0, 0.0, 0)
+        if n:
+            notes.append(f"ULMFiT's claim — discriminative LRs + gradual unfreezing + STLR ({gradual}) beat "
+                         f"fine-tuning the whole model at one LR ({full}): **{'yes' if m > 0 else 'no'}**, "
+                         f"{summ[gradual]['acc_mean']:.2f} % vs {summ[full]['acc_mean']:.2f} % "
+                         f"({m:+.2f} ± {sd:.2f} pp over {n} seeds)")
+    lrs = {r["run"]: r.get("chosen_lr") for s in summ.values() for r in s["results"][:1]}
+    chosen = [f"{arm} {c['lr']:.3g} [{c['low']:.3g}, {c['high']:.3g}]" for arm, c in lrs.items() if c]
+    if chosen:
+        notes.append("LRs from the range test (top group; suggestion [interval]): " + ", ".join(chosen))
+    return notes
+
+
 def report(out: str | Path = "runs/bench", *, experiments: list[str] | None = None, scales: tuple[str, ...] = SCALES,
            figures: str | Path | None = None, headline: str | Path | None = None) -> str:
     """Markdown report of every result under ``out``; figures into ``figures`` (default out/figures).
@@ -130,7 +167,8 @@ def report(out: str | Path = "runs/bench", *, experiments: list[str] | None = No
             if not results:
                 continue
             summ = summarise(results)
-            lines += [f"## {exp.title} — scale `{scale}` (factor {exp.factors[scale]:g})", "",
+            factor = f" (factor {exp.factors[scale]:g})" if scale in exp.factors else ""
+            lines += [f"## {exp.title} — scale `{scale}`{factor}", "",
                       f"Reference: {ref.paper}, {ref.where} (arXiv {ref.arxiv}). {ref.protocol}", ""]
             lines += ["| run | iterations | seeds | test acc % (mean ± std) | published | train time |",
                       "|---|---:|---:|---:|---:|---:|"]
@@ -150,6 +188,8 @@ def report(out: str | Path = "runs/bench", *, experiments: list[str] | None = No
                 notes = _anytime_notes(summ, "step_lr0.1")
             elif name == "onecycle":
                 notes = _anytime_notes(summ, "piecewise_constant") + _anytime_notes(summ, "one_cycle")
+            elif name == "discriminative":
+                notes = _discriminative_notes(summ)
             elif name == "smith2017-fig3":
                 for r in results:
                     rt = r.get("range_test", {})
@@ -158,7 +198,7 @@ def report(out: str | Path = "runs/bench", *, experiments: list[str] | None = No
             if ref.claim:
                 notes.append(f"paper's claim: {ref.claim}")
             lines += [f"- {n}" for n in notes] + [""]
-            fig = _figure(name, scale, summ, results, ref, exp.factors[scale])
+            fig = _figure(name, scale, summ, results, ref, exp.factors.get(scale, 1.0))
             figdir.mkdir(parents=True, exist_ok=True)
             path = figdir / f"{name}-{scale}.png"
             fig.savefig(path, dpi=100, bbox_inches="tight")
@@ -183,6 +223,8 @@ def report(out: str | Path = "runs/bench", *, experiments: list[str] | None = No
 def _figure(name: str, scale: str, summ, results, ref, factor: float):
     import matplotlib.pyplot as plt
 
+    if name == "discriminative":
+        return _discriminative_figure(scale, summ)
     if name == "smith2017-fig3":
         fig, ax = plt.subplots(figsize=(7, 4))
         for r in results:
@@ -225,4 +267,31 @@ def _figure(name: str, scale: str, summ, results, ref, factor: float):
     ax.set_title(f"{EXPERIMENTS[name].title} — {scale}", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    return fig
+
+
+def _discriminative_figure(scale: str, summ):
+    """Final accuracy per arm (bars: mean ± std, dots: seeds); the gradual arm's per-group LRs."""
+    import matplotlib.pyplot as plt
+
+    from ..plot import plot_layer_lrs
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4.2))
+    order = [r.name for r in get_experiment("discriminative").runs(scale)]  # the protocol's order
+    arms = sorted(summ, key=lambda arm: order.index(arm) if arm in order else len(order))
+    for i, arm in enumerate(arms):
+        accs = [100 * r["final"]["acc"] for r in summ[arm]["results"] if r.get("final")]
+        a.bar(i, summ[arm]["acc_mean"], yerr=summ[arm]["acc_std"], color=f"C{i}", alpha=0.7, capsize=4)
+        a.plot([i] * len(accs), accs, "k.", ms=5)
+    a.set_xticks(range(len(arms)), arms, rotation=20, fontsize=8)
+    lo = min((100 * r["final"]["acc"] for s in summ.values() for r in s["results"] if r.get("final")), default=0)
+    a.set_ylim(max(0.0, lo - 10), None)
+    a.set(ylabel="vehicle test accuracy (%)", title=f"fine-tuning arms — {scale} (mean ± std, dots: seeds)")
+    if "gradual" in summ:
+        r = min(summ["gradual"]["results"], key=lambda r: r["seed"])
+        plot_layer_lrs(r["history"]["lr"], r.get("groups"), events=r.get("unfreeze_events"), ax=b,
+                       title="gradual: STLR × per-group ratio (2.6), unfreezing events")
+    else:
+        b.set_axis_off()
+    fig.tight_layout()
     return fig

@@ -150,7 +150,11 @@ def run_experiment(name: str, scale: str = "smoke", *, out: str | Path = "runs/b
                    data: Any = None, device: str | None = None, seeds: int | None = None,
                    only: list[str] | None = None, checkpoint_every: int | None = None,
                    progress: bool = True) -> RunSummary:
-    """Run every RunSpec of experiment ``name`` at ``scale`` for ``seeds`` seeds (0, 1, …)."""
+    """Run every RunSpec of experiment ``name`` at ``scale`` for ``seeds`` seeds (0, 1, …).
+
+    An experiment with a ``custom_run`` (e.g. ``discriminative``) trains its runs itself, after the
+    same checks (``only``, seeds, manifest) and into the same layout.
+    """
     from ..data import load_cifar10
 
     exp = get_experiment(name)
@@ -169,6 +173,10 @@ def run_experiment(name: str, scale: str = "smoke", *, out: str | Path = "runs/b
     _check_manifest(folder, name, scale, exp.runs(scale))
     t0 = time.perf_counter()
     data = data if data is not None else load_cifar10(data_dir)
+    if exp.custom_run is not None:  # an experiment with a protocol of its own (same layout and format)
+        results = exp.custom_run(runs, experiment=name, scale=scale, folder=folder, data=data, seeds=n_seeds,
+                                 device=device, progress=progress)
+        return RunSummary(name, scale, results, time.perf_counter() - t0)
     results = []
     for spec in runs:
         for seed in range(n_seeds):

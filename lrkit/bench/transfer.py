@@ -1,0 +1,424 @@
+"""The ``discriminative`` experiment: ULMFiT's fine-tuning recipe, measured on a CIFAR-10 transfer task.
+
+Protocol. Pre-train lrkit's FastNet on the six animal classes of CIFAR-10 (bird, cat, deer, dog, frog,
+horse), then fine-tune it on the four vehicle classes (airplane, automobile, ship, truck) with few
+labels (``lite``: 100 per class) and test on the vehicle test images (``lite``: all 4,000). Five arms,
+each trained with :func:`lrkit.train.fit` for the same number of iterations, SGD (momentum 0.9,
+weight decay 5e-4):
+
+1. ``scratch``        — a fresh FastNet, one-cycle at the range test's LR;
+2. ``frozen``         — pre-trained backbone frozen (``freeze()``: only the head and, fastai's default,
+                        BatchNorm train), new head, one-cycle;
+3. ``full``           — everything trainable with one LR, one-cycle;
+4. ``discriminative`` — ULMFiT's per-group LRs (η_{l-1} = η_l / 2.6 over stem/block1/block2/block3/head),
+                        one-cycle on top (``ScheduledLR(multipliers="initial")``);
+5. ``gradual``        — discriminative LRs + gradual unfreezing (one more group from the top every
+                        ``iterations // groups`` steps) + slanted triangular LRs.
+
+LRs come from the range test (:func:`lrkit.finder.lr_find`, 1e-5 → 10, its ``'robust'`` suggestion,
+``'valley'`` if that fails), run once on seed 0's data for each arm's optimizer (for ``discriminative``
+the sweep keeps the groups' ratios and the suggestion is the top group's LR; ``gradual`` uses the same
+LRs). A run's schedule config is the schedule's *shape* with peak 1; it is multiplied by the chosen LR.
+Seeds change the fine-tuning subset, the head's initialisation and the batch order; the backbone is
+pre-trained once (seed 0). Each run is evaluated 5 times (every ``ceil(iterations / 5)`` steps).
+
+ImageNet arms. With ImageNet weights for torchvision's ResNet-18 — env ``LRKIT_RESNET18_WEIGHTS`` naming
+a state-dict file, or ``LRKIT_RESNET18_WEIGHTS=download`` for torchvision's download — arms 2–5 are
+repeated with that backbone (``in1k-frozen``, …); without it they are skipped with one message. They
+are slow on a CPU.
+
+Scales. ``smoke`` (seconds; CI) and ``lite`` (~1 h on 2 CPU cores), see :data:`TRANSFER_SCALES`.
+There is **no** ``paper`` scale: ULMFiT's published numbers are on text classification, so no CIFAR
+protocol would reproduce them; asking for it is an error.
+
+Files, in the runner's layout (:mod:`lrkit.bench.runner`), under ``<out>/discriminative/<scale>/``::
+
+    manifest.json                      the runner's manifest (config hash of every arm)
+    <arm>-seed<k>.json                 one finished run: the runner's result format, plus the arm's layer
+                                       groups, per-group peak LRs, unfreezing events and chosen LR
+    backbone-fastnet-animals.pt/.json  the pre-trained backbone (state dict) and its config + diagnostics
+    range-tests.json                   the chosen LRs, each with the config it was measured under
+
+Finished runs are skipped when rerun; the backbone and the LRs are reused when their config matches
+and are an error (never overwritten) when it does not. A killed run restarts from its beginning (runs
+are short). The standalone script ``benchmarks/discriminative_experiment.py`` wraps this module.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import models as M
+from ..discriminative import ULMFIT_FACTOR, GradualUnfreezing, layer_groups
+from ..scheduler import ScheduledLR
+from ..schedules import OneCycle, SlantedTriangular
+from ..train import atomic_write_bytes, atomic_write_text, fit, seed_everything, versions
+from .experiments import NO_PAPER_SCALE_DISCRIMINATIVE as NO_PAPER_SCALE
+from .experiments import RunSpec
+from .runner import RESULT_FORMAT, BenchError, load_result
+
+__all__ = ["ANIMALS", "ARMS", "IN1K_ARMS", "NO_PAPER_SCALE", "TRANSFER_SCALES", "VEHICLES", "WEIGHTS_ENV",
+           "build_runs", "run_transfer"]
+
+ANIMALS = (2, 3, 4, 5, 6, 7)   # pre-training classes: bird, cat, deer, dog, frog, horse
+VEHICLES = (0, 1, 8, 9)        # fine-tuning classes: airplane, automobile, ship, truck
+ARMS = ("scratch", "frozen", "full", "discriminative", "gradual")
+IN1K_ARMS = ("in1k-frozen", "in1k-full", "in1k-discriminative", "in1k-gradual")
+WEIGHTS_ENV = "LRKIT_RESNET18_WEIGHTS"
+
+#: pre-training: iterations, batch, images per class (None: all 5,000); fine-tuning: iterations, batch,
+#: labels per class, test images per class (None: all 1,000); range-test points; ImageNet-arm iterations
+TRANSFER_SCALES: dict[str, dict[str, Any]] = {
+    "smoke": dict(pre_iters=8, pre_batch=16, pre_per_class=40, iters=8, batch=16, per_class=20,
+                  test_per_class=10, finder_iters=8, in1k_iters=4),
+    "lite": dict(pre_iters=500, pre_batch=128, pre_per_class=None, iters=150, batch=32, per_class=100,
+                 test_per_class=None, finder_iters=60, in1k_iters=60),
+}
+SGD = {"name": "sgd", "momentum": 0.9, "weight_decay": 5e-4}
+FINDER = {"start_lr": 1e-5, "end_lr": 10.0, "suggestion": "robust, valley if that fails"}
+EVALS_PER_RUN = 5
+_N_GROUPS = {"fastnet": 5, "resnet18": 6}  # lrkit's layer-group presets (stem … head)
+
+BACKBONE_FILE = "backbone-fastnet-animals"
+LRS_FILE = "range-tests.json"
+LRS_FORMAT = "lrkit-bench-range-tests-1"
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# The runs, as data
+# --------------------------------------------------------------------------------------------------
+def pretrain_config(scale: str) -> dict[str, Any]:
+    """Everything that determines the pre-trained FastNet (except the data, added at run time)."""
+    sc = TRANSFER_SCALES[scale]
+    return {"model": "fastnet", "classes": list(ANIMALS), "iterations": sc["pre_iters"],
+            "batch_size": sc["pre_batch"], "n_per_class": sc["pre_per_class"],
+            "test_per_class": sc["test_per_class"] or 200, "optimizer": SGD,
+            "schedule": "OneCycle at the range test's LR", "finder": {**FINDER, "num_iter": sc["finder_iters"]},
+            "seed": 0}
+
+
+def lr_key(arm: str) -> str:
+    """The range test an arm's LR comes from (``gradual`` uses ``discriminative``'s)."""
+    return arm.replace("gradual", "discriminative")
+
+
+def build_runs(scale: str) -> list[RunSpec]:
+    """One :class:`RunSpec` per arm (kind ``"transfer"``), the ImageNet arms last.
+
+    A spec's ``extra`` holds what the runner's fields cannot: the arm, its backbone (and the
+    pre-training's config), the layer factor, the range test its LR comes from, the unfreezing
+    period; ``extra["requires"]`` names the environment variable an arm needs (ImageNet weights).
+    """
+    if scale == "paper":
+        raise ValueError(f"discriminative has no paper scale: {NO_PAPER_SCALE}")
+    if scale not in TRANSFER_SCALES:
+        raise ValueError(f"unknown scale {scale!r} for discriminative; choose one of {sorted(TRANSFER_SCALES)}")
+    sc = TRANSFER_SCALES[scale]
+    runs = []
+    for arm in ARMS + IN1K_ARMS:
+        base = arm.removeprefix("in1k-")
+        in1k = arm != base
+        model = "resnet18" if in1k else "fastnet"
+        iters = sc["in1k_iters"] if in1k else sc["iters"]
+        if base == "gradual":
+            shape = SlantedTriangular(1.0, iters, cut_frac=max(0.1, 1.0 / iters), ratio=32)
+        else:
+            shape = OneCycle(1.0, iters)
+        extra: dict[str, Any] = {
+            "arm": base,
+            "backbone": ("imagenet" if in1k else "none" if base == "scratch" else "fastnet_animals"),
+            "target_classes": list(VEHICLES),
+            "trainable": {"frozen": "head + BatchNorm", "gradual": "gradually unfrozen"}.get(base, "all"),
+            "layer_factor": ULMFIT_FACTOR if base in ("discriminative", "gradual") else None,
+            "lr": {"range_test": lr_key(arm), **FINDER, "num_iter": sc["finder_iters"], "data_seed": 0},
+        }
+        if base == "gradual":
+            extra["unfreeze_every"] = max(1, iters // _N_GROUPS[model])
+        if extra["backbone"] == "fastnet_animals":
+            extra["pretrain"] = pretrain_config(scale)
+        if in1k:
+            extra["requires"] = WEIGHTS_ENV
+        runs.append(RunSpec(arm, model=model, optimizer=SGD, schedule=shape.to_config(), iterations=iters,
+                            batch_size=sc["batch"], eval_every=max(1, math.ceil(iters / EVALS_PER_RUN)),
+                            n_per_class=sc["per_class"], test_per_class=sc["test_per_class"],
+                            kind="transfer", extra=extra))
+    return runs
+
+
+# --------------------------------------------------------------------------------------------------
+# Building blocks
+# --------------------------------------------------------------------------------------------------
+def _sgd(params) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=0.1, momentum=SGD["momentum"], weight_decay=SGD["weight_decay"])
+
+
+def _vehicle_loaders(data, spec: RunSpec, seed: int, device):
+    from ..data import cifar10_loaders
+
+    return cifar10_loaders(data, classes=list(VEHICLES), batch_size=spec.batch_size, n_per_class=spec.n_per_class,
+                           test_per_class=spec.test_per_class, seed=seed, device=device)
+
+
+def _suggest_lr(model: nn.Module, loader, optimizer, num_iter: int, device) -> dict[str, Any]:
+    """Range test on ``optimizer``'s groups (ratios kept); robust suggestion, valley as fallback."""
+    from ..finder import lr_find
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*it is cycled.*", category=RuntimeWarning)
+        rt = lr_find(model, loader, optimizer, start_lr=FINDER["start_lr"], end_lr=FINDER["end_lr"],
+                     num_iter=num_iter, device=device, progress=False)
+    errors = []
+    for method in ("robust", "valley"):
+        try:
+            s = rt.suggest(method)
+        except ValueError as e:  # e.g. too few points
+            errors.append(f"{method}: {e}")
+            continue
+        return {"lr": float(s.lr), "low": float(s.low), "high": float(s.high), "method": method,
+                "points": len(rt), "reason": rt.reason}
+    raise BenchError(f"the range test gave no suggestion ({'; '.join(errors)})")
+
+
+def _with_new_head(backbone: nn.Module, seed: int) -> nn.Module:
+    """A copy of ``backbone`` with a fresh head for the vehicle classes (initialised from ``seed``)."""
+    model = copy.deepcopy(backbone)
+    torch.manual_seed(10_000 + seed)
+    if isinstance(model, M.FastNet):
+        model.head = nn.Linear(model.head.in_features, len(VEHICLES))
+    else:
+        model.fc = nn.Linear(model.fc.in_features, len(VEHICLES))
+    return model
+
+
+def _data_kind(data) -> str:
+    return "synthetic" if data.source == "synthetic" else "cifar10"
+
+
+def _weights_id(source: str) -> str:
+    """A stable identity of the ImageNet weights: torchvision's download, or the file's content hash."""
+    if source == "download":
+        return "torchvision:DEFAULT"
+    h = hashlib.sha256()
+    with open(source, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return f"sha256:{h.hexdigest()[:16]}"
+
+
+class _Shared:
+    """What the arms share — backbones and range-test LRs — computed once, cached in the folder."""
+
+    def __init__(self, folder: Path, scale: str, data, device, weights: str | None, progress: bool):
+        self.folder, self.scale, self.data, self.device = folder, scale, data, device
+        self.weights, self.progress = weights, progress
+        self._backbones: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
+
+    # ---------------------------------------------------------------------------------- backbones
+    def backbone(self, kind: str) -> tuple[nn.Module | None, dict[str, Any]]:
+        """(backbone, its identity) for ``kind`` in none / fastnet_animals / imagenet."""
+        if kind == "none":
+            return None, {"init": "fastnet, seeded"}
+        if kind not in self._backbones:
+            self._backbones[kind] = self._pretrained_fastnet() if kind == "fastnet_animals" else self._imagenet()
+        return self._backbones[kind]
+
+    def _pretrained_fastnet(self) -> tuple[nn.Module, dict[str, Any]]:
+        from ..data import cifar10_loaders
+
+        config = {**pretrain_config(self.scale), "data": _data_kind(self.data)}
+        pt, meta_path = self.folder / f"{BACKBONE_FILE}.pt", self.folder / f"{BACKBONE_FILE}.json"
+        model = M.fastnet(len(ANIMALS))
+        if meta_path.exists():
+            meta = _read_json(meta_path)
+            if meta.get("config") != config:
+                raise BenchError(f"{meta_path} was pre-trained with another configuration ({meta.get('config')}); "
+                                 "use another --out (it is never overwritten)")
+            if pt.exists():
+                model.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True))
+                log(f"pre-trained backbone: reused {pt}")
+                return model, config
+        seed_everything(0)
+        ld = cifar10_loaders(self.data, classes=list(ANIMALS), batch_size=config["batch_size"],
+                             n_per_class=config["n_per_class"], test_per_class=config["test_per_class"], seed=0,
+                             device=self.device)
+        t = time.perf_counter()
+        model.to(self.device)
+        opt = _sgd(model.parameters())
+        chosen = _suggest_lr(model, ld.train, opt, config["finder"]["num_iter"], self.device)
+        hist = fit(model, opt, ld.train, iterations=config["iterations"],
+                   schedule=OneCycle(chosen["lr"], config["iterations"]), eval_data=ld.test,
+                   progress=self.progress, desc="pretrain")
+        ev = hist.final_eval()
+        seconds = time.perf_counter() - t
+        log(f"pre-trained FastNet on animals: {config['iterations']} it, lr={chosen['lr']:.3g}, "
+            f"test acc {ev['acc']:.3f} on {ev['n']} images ({seconds:.0f} s)")
+        model.to("cpu")
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        atomic_write_bytes(pt, buf.getvalue())  # the state dict first, its description (= "done") last
+        atomic_write_text(meta_path, json.dumps({"config": config, "lr": chosen, "final": ev, "seconds": seconds,
+                                                 "data_source": self.data.source}, indent=1))
+        return model, config
+
+    def _imagenet(self) -> tuple[nn.Module, dict[str, Any]]:
+        weights = "DEFAULT" if self.weights == "download" else self.weights
+        try:
+            model = M.torchvision_resnet("resnet18", len(VEHICLES), weights=weights)
+        except Exception as e:  # noqa: BLE001 - offline download, bad file: say which and why
+            raise BenchError(f"{WEIGHTS_ENV}={self.weights}: cannot load ImageNet ResNet-18 weights: {e}") from e
+        return model, {"weights": _weights_id(self.weights)}
+
+    # ---------------------------------------------------------------------------------- LRs
+    def lr(self, spec: RunSpec) -> dict[str, Any]:
+        """The chosen LR of ``spec``'s range test: reused from the folder if measured under the same config."""
+        key = spec.extra["lr"]["range_test"]
+        backbone, identity = self.backbone(spec.extra["backbone"])
+        config = {"range_test": key, "finder": {k: v for k, v in spec.extra["lr"].items() if k != "range_test"},
+                  "model": spec.model, "backbone": identity, "optimizer": SGD, "batch_size": spec.batch_size,
+                  "n_per_class": spec.n_per_class, "test_per_class": spec.test_per_class,
+                  "data": _data_kind(self.data)}
+        path = self.folder / LRS_FILE
+        table = _read_json(path) if path.exists() else {"format": LRS_FORMAT, "lrs": {}}
+        if table.get("format") != LRS_FORMAT:
+            raise BenchError(f"{path} is not an lrkit range-test file (format {table.get('format')!r})")
+        if key in table["lrs"]:
+            if table["lrs"][key]["config"] != config:
+                raise BenchError(f"{path}: the range test {key!r} was measured under another configuration; "
+                                 "use another --out (it is never overwritten)")
+            return table["lrs"][key]
+        base = spec.extra["arm"]
+        seed_everything(0)
+        ld = _vehicle_loaders(self.data, spec, 0, self.device)
+        if backbone is None:
+            torch.manual_seed(0)
+            model = M.fastnet(len(VEHICLES))
+        else:
+            model = _with_new_head(backbone, 0)
+        model.to(self.device)
+        groups = layer_groups(model)
+        if base == "frozen":
+            groups.freeze()
+        opt = _sgd(groups.param_groups(1.0, factor=spec.extra["layer_factor"]))
+        t = time.perf_counter()
+        entry = {**_suggest_lr(model, ld.train, opt, config["finder"]["num_iter"], self.device),
+                 "seconds": time.perf_counter() - t, "config": config}
+        log(f"  range test {key:>22}: lr={entry['lr']:.3g} [{entry['low']:.3g}, {entry['high']:.3g}] "
+            f"({entry['method']}, {entry['seconds']:.0f} s)")
+        table["lrs"][key] = entry
+        atomic_write_text(path, json.dumps(table, indent=1))
+        return entry
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise BenchError(f"{path} is unreadable or corrupt ({e}); move it away or choose another --out") from e
+
+
+# --------------------------------------------------------------------------------------------------
+# One arm, one seed
+# --------------------------------------------------------------------------------------------------
+def _train_arm(spec: RunSpec, seed: int, shared: _Shared, *, experiment: str, scale: str) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    chosen = shared.lr(spec)
+    backbone, identity = shared.backbone(spec.extra["backbone"])
+    base, dev = spec.extra["arm"], shared.device
+    seed_everything(seed)
+    ld = _vehicle_loaders(shared.data, spec, seed, dev)
+    if backbone is None:
+        torch.manual_seed(seed)
+        model = M.fastnet(len(VEHICLES))
+    else:
+        model = _with_new_head(backbone, seed)
+    model.to(dev)
+    groups = layer_groups(model)
+    if base == "frozen":
+        groups.freeze()
+    opt = _sgd(groups.param_groups(chosen["lr"], factor=spec.extra["layer_factor"]))
+    scheduler = ScheduledLR(opt, spec.build_schedule() * chosen["lr"], multipliers="initial")
+    callbacks = []
+    if base == "gradual":
+        if len(groups) != _N_GROUPS[spec.model]:
+            raise BenchError(f"{spec.model} has {len(groups)} layer groups, the experiment assumes "
+                             f"{_N_GROUPS[spec.model]}")
+        callbacks.append(GradualUnfreezing(groups, every=spec.extra["unfreeze_every"]))
+    hist = fit(model, opt, ld.train, iterations=spec.iterations, scheduler=scheduler, eval_data=ld.test,
+               eval_every=spec.eval_every, callbacks=callbacks, device=dev, progress=shared.progress,
+               desc=f"{experiment}/{spec.name}")
+    return {
+        "format": RESULT_FORMAT, "experiment": experiment, "scale": scale, "run": spec.name, "seed": seed,
+        "config": spec.to_dict(), "versions": versions(), "data_source": shared.data.source, "device": str(dev),
+        "history": hist.to_dict(), "final": hist.final_eval(),
+        "train_seconds": hist.wall[-1] if hist.wall else None,
+        "session_seconds": time.perf_counter() - t0,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        # the arm's specifics
+        "groups": groups.names,
+        "group_lrs": [max(col) for col in zip(*hist.lr, strict=True)],  # peak LR of each group
+        "unfreeze_events": callbacks[0].events if callbacks else None,
+        "chosen_lr": {k: v for k, v in chosen.items() if k != "config"},
+        "backbone": identity,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The experiment
+# --------------------------------------------------------------------------------------------------
+def run_transfer(runs: list[RunSpec], *, experiment: str, scale: str, folder: Path, data, seeds: int,
+                 device: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Train ``runs`` (arms of :func:`build_runs`) for seeds 0 … ``seeds``-1; the runner's custom run.
+
+    ``folder`` is ``<out>/discriminative/<scale>`` (its manifest already checked). Finished results are
+    read, not retrained; every existing result is checked against its config before anything trains.
+    """
+    weights = os.environ.get(WEIGHTS_ENV) or None
+    if weights is not None and weights != "download" and not os.path.isfile(weights):
+        raise BenchError(f"{WEIGHTS_ENV}={weights}: no such file (give a state dict of torchvision's resnet18, "
+                         "or 'download')")
+    plan = [r for r in runs if not (r.extra.get("requires") == WEIGHTS_ENV and weights is None)]
+    if len(plan) < len(runs):
+        log(f"skipping the ImageNet ResNet-18 arms ({', '.join(r.name for r in runs if r not in plan)}): "
+            f"set {WEIGHTS_ENV} to a state-dict file of torchvision's resnet18, or to 'download'")
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    for spec in plan:
+        for seed in range(seeds):
+            path = folder / f"{spec.name}-seed{seed}.json"
+            if path.exists():
+                res = load_result(path)
+                if res["config"] != spec.to_dict():
+                    raise BenchError(f"{path} was produced by another configuration; not overwriting it "
+                                     "(use another --out)")
+                done[spec.name, seed] = res
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    shared = _Shared(folder, scale, data, dev, weights, progress)
+    results = []
+    for spec in plan:
+        for seed in range(seeds):
+            res = done.get((spec.name, seed))
+            if res is None:
+                res = _train_arm(spec, seed, shared, experiment=experiment, scale=scale)
+                atomic_write_text(folder / f"{spec.name}-seed{seed}.json", json.dumps(res, default=float))
+                status = f"{res['train_seconds'] or 0:.0f} s"
+            else:
+                status = "done already"
+            log(f"{experiment}/{scale}/{spec.name} seed {seed}: {spec.iterations} it, "
+                f"test acc {100 * res['final']['acc']:.2f} %, {status}")
+            results.append(res)
+    return results
