@@ -27,7 +27,7 @@ notebooks: setup
 	$(PY) ci/run_notebooks.py --out build/notebooks --html
 
 bench: setup
-	for e in smith2017-table1 smith2017-fig3 sgdr onecycle; do \
+	for e in smith2017-table1 smith2017-fig3 sgdr onecycle discriminative; do \
 	  $(VENV)/bin/lrkit bench run $$e --scale lite --out benchmarks/results || exit 1; done
 	$(VENV)/bin/lrkit bench report --out benchmarks/results --headline docs/headline.png
 
