@@ -19,6 +19,15 @@ For every task (model + optimizer + LR policy) the script
    latter read off the grid's accuracy-vs-log10(LR) curve by linear interpolation in log10 LR,
    clamped to the end values outside the grid (:func:`regret`). Regret is ≥ 0 by construction.
 
+Two sets of tasks. The **evaluation** tasks (``role='eval'``) are the benchmark: its table and mean
+regret. The **tuning** tasks (``role='tuning'``: other model/optimizer/policy combinations) are where
+lrkit's ``'robust'`` rule was chosen: the bootstrap of each point rule (``robust[valley]``,
+``robust[steepest]``, ``robust[minimum]``) is scored there only, and the one with the lowest mean
+regret is what ``suggest('robust')`` uses (:data:`lrkit.finder.ROBUST_BASE`). The script checks that
+the library's choice is still the tuning tasks' winner and says so in ``table.md``. lrkit's
+suggestions are recomputed from the stored sweep curves with the installed lrkit, so a changed rule
+needs no new sweep.
+
 Every (task, grid LR) training and every (task, finder) sweep is written as its own JSON (atomically,
 :func:`lrkit.train.atomic_write_text`) under ``--out`` (default
 ``benchmarks/results/suggestion_quality/<scale>``) and re-used when it already exists with the same
@@ -27,7 +36,7 @@ or use another ``--out``), never overwritten. At the end ``table.md``, ``summary
 figure per task (``<task>.png``) are (re)written from those JSONs.
 
     python benchmarks/bench_suggestion_quality.py --scale smoke      # < 1 min, used by the tests
-    python benchmarks/bench_suggestion_quality.py --scale lite       # ~15-35 min on 1 CPU thread
+    python benchmarks/bench_suggestion_quality.py --scale lite       # ~20-40 min on 1 CPU thread
 
 CIFAR-10 is found through ``LRKIT_DATA_DIR`` (or lrkit's cache); nothing is downloaded.
 """
@@ -59,6 +68,8 @@ from lrkit.train import atomic_write_text  # noqa: E402
 ROOT = Path(__file__).resolve().parent
 LRKIT_METHODS = ("robust", "valley", "steepest", "minimum")
 METHODS = tuple(f"lrkit:{m}" for m in LRKIT_METHODS) + ("torch-lr-finder:steepest", "fastai:valley")
+ROBUST_BASES = ("valley", "steepest", "minimum")  # the candidates for lrkit's robust rule
+CANDIDATES = tuple(f"lrkit:robust[{b}]" for b in ROBUST_BASES)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -95,6 +106,7 @@ class Task:
     sweep_start: float
     sweep_end: float
     weight_decay: float = 0.0
+    role: str = "eval"  # 'eval': the benchmark's table; 'tuning': where the robust rule is chosen
 
 
 TASKS = {  # SGD: momentum 0.9; the sweep range is shared by every finder of a task
@@ -102,6 +114,10 @@ TASKS = {  # SGD: momentum 0.9; the sweep range is shared by every finder of a t
         Task("caffe_sgd_const", "caffe_cifar10_full", "sgd", "constant", -3.5, -0.5, 1e-6, 10.0, 5e-4),
         Task("fastnet_sgd_1cycle", "fastnet", "sgd", "onecycle", -2.5, 0.5, 1e-6, 10.0, 5e-4),
         Task("caffe_adam_const", "caffe_cifar10_full", "adam", "constant", -5.0, -2.0, 1e-7, 1.0, 0.0),
+        # held-out tuning tasks: other model/optimizer/policy pairs (the robust rule is chosen here)
+        Task("resnet20_sgd_const", "resnet20", "sgd", "constant", -3.0, 0.0, 1e-6, 10.0, 5e-4, "tuning"),
+        Task("caffe_sgd_1cycle", "caffe_cifar10_full", "sgd", "onecycle", -3.0, 0.0, 1e-6, 10.0, 5e-4, "tuning"),
+        Task("fastnet_adam_const", "fastnet", "adam", "constant", -4.5, -1.5, 1e-7, 1.0, 0.0, "tuning"),
     )
 }
 
@@ -232,12 +248,31 @@ def sweep_lrkit(task: Task, batches, sc) -> dict[str, Any]:
     opt = make_opt(task, model.parameters(), task.sweep_start)
     rt = lr_find(model, batches, opt, start_lr=task.sweep_start, end_lr=task.sweep_end,
                  num_iter=len(batches), progress=False)
-    sug = {}
+    return {"points": len(rt), "reason": rt.reason, "lr": rt.sweep_lr.tolist(),
+            "loss": [v if math.isfinite(v) else None for v in rt.loss.tolist()],
+            "smoothing": rt.smoothing, "suggestions": lrkit_suggestions(rt)}
+
+
+def lrkit_suggestions(rt) -> dict[str, dict[str, float]]:
+    """Every lrkit rule on a RangeTest: the four named methods and the robust candidates."""
+    out = {}
     for m in LRKIT_METHODS:
         s = rt.suggest(m)
-        sug[m] = {"lr": s.lr, "low": s.low, "high": s.high}
-    return {"points": len(rt), "reason": rt.reason, "lr": rt.sweep_lr.tolist(),
-            "loss": [v if math.isfinite(v) else None for v in rt.loss.tolist()], "suggestions": sug}
+        out[m] = {"lr": s.lr, "low": s.low, "high": s.high}
+    for b in ROBUST_BASES:
+        s = rt.suggest("robust", base=b)
+        out[f"robust[{b}]"] = {"lr": s.lr, "low": s.low, "high": s.high}
+    return out
+
+
+def lrkit_from_record(result: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Recompute lrkit's suggestions from a stored sweep curve with the installed lrkit (the curve
+    holds only finite points: lr_find stops at the first non-finite loss)."""
+    from lrkit.finder import RangeTest
+
+    rt = RangeTest(sweep_lr=result["lr"], loss=[math.nan if v is None else v for v in result["loss"]],
+                   smoothing=result.get("smoothing", 0.05))
+    return lrkit_suggestions(rt)
 
 
 def sweep_tlf(task: Task, batches, sc) -> dict[str, Any]:
@@ -315,10 +350,12 @@ def fmt_lr(x: float) -> str:
     return f"{x:.2g}"
 
 
-def summarize(task_results: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    header = ["task", "best grid LR (val acc)"] + list(METHODS)
+def summarize(task_results: dict[str, dict[str, Any]],
+              methods: Sequence[str] = METHODS) -> tuple[str, dict[str, Any]]:
+    """Markdown table and summary dict (per-task regrets, mean regret per method) of ``methods``."""
+    header = ["task", "best grid LR (val acc)"] + list(methods)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    regrets: dict[str, list[float]] = {m: [] for m in METHODS}
+    regrets: dict[str, list[float]] = {m: [] for m in methods}
     summary: dict[str, Any] = {"tasks": {}}
     for name, r in task_results.items():
         lrs, accs = r["grid_lrs"], r["grid_accs"]
@@ -326,7 +363,7 @@ def summarize(task_results: dict[str, dict[str, Any]]) -> tuple[str, dict[str, A
         edge = " ⚠ grid edge" if ib in (0, len(lrs) - 1) and len(lrs) > 2 else ""
         row = [name, f"{fmt_lr(lrs[ib])} ({100 * accs[ib]:.1f}%){edge}"]
         ts = {"best_lr": lrs[ib], "best_acc": accs[ib], "grid_lrs": lrs, "grid_accs": accs, "methods": {}}
-        for m in METHODS:
+        for m in methods:
             s = r["suggestions"].get(m)
             if s is None or s.get("lr") is None:
                 row.append("n/a" if s is None else "none")
@@ -334,7 +371,7 @@ def summarize(task_results: dict[str, dict[str, Any]]) -> tuple[str, dict[str, A
             g = 100 * regret(lrs, accs, s["lr"])
             regrets[m].append(g)
             cell = f"{fmt_lr(s['lr'])} ({g:.1f} pp)"
-            if m == "lrkit:robust":
+            if m.startswith("lrkit:robust"):
                 cell = f"{fmt_lr(s['lr'])} [{fmt_lr(s['low'])}, {fmt_lr(s['high'])}] ({g:.1f} pp)"
             row.append(cell)
             ts["methods"][m] = {**s, "regret_pp": g}
@@ -343,7 +380,7 @@ def summarize(task_results: dict[str, dict[str, Any]]) -> tuple[str, dict[str, A
     n_tasks = len(task_results)
     mean_row = ["**mean regret**", ""]
     summary["mean_regret_pp"] = {}
-    for m in METHODS:
+    for m in methods:
         v = regrets[m]
         if not v:
             mean_row.append("n/a")
@@ -420,7 +457,8 @@ def run(scale: str = "lite", out: str | Path | None = None, tasks: Sequence[str]
     compute_s = 0.0  # seconds recorded in the result files (the cost of the run, across resumes)
     for tname in tasks:
         task = TASKS[tname]
-        tcfg = {**common, "task": asdict(task)}
+        # the role is not part of the work unit: it only decides which table a task goes into
+        tcfg = {**common, "task": {k: v for k, v in asdict(task).items() if k != "role"}}
         lrs = grid_lrs(task, sc["grid_points"])
         accs = []
         for lr in lrs:
@@ -448,17 +486,37 @@ def run(scale: str = "lite", out: str | Path | None = None, tasks: Sequence[str]
                 notes.append(f"{tname} {f} failed: {type(e).__name__}: {e}")
                 log(f"note: {tname} {f} failed: {type(e).__name__}: {e}")
                 continue
-            for m, s in rec["result"]["suggestions"].items():
+            found = lrkit_from_record(rec["result"]) if f == "lrkit" else rec["result"]["suggestions"]
+            for m, s in found.items():
                 suggestions[f"{f}:{m}"] = s
             log(f"[{time.perf_counter() - t_start:7.1f}s] {tname} sweep {f}: "
                 f"{rec['result']['points']} points, "
                 + ", ".join(f"{m}={s['lr']:.3g}" if s["lr"] is not None else f"{m}=none"
-                            for m, s in rec["result"]["suggestions"].items())
+                            for m, s in found.items())
                 + f" ({time.perf_counter() - t0:.1f}s this call)")
         task_results[tname] = {"grid_lrs": lrs, "grid_accs": accs, "suggestions": suggestions}
         compute_s += sum(json.loads(p.read_text()).get("seconds", 0.0) for p in (out / tname).glob("*.json"))
         plot_task(tname, task_results[tname], out / f"{tname}.png")
-    table, summary = summarize(task_results)
+    from lrkit.finder import ROBUST_BASE
+
+    evals = {k: v for k, v in task_results.items() if TASKS[k].role == "eval"}
+    tuning = {k: v for k, v in task_results.items() if TASKS[k].role == "tuning"}
+    table, summary = summarize(evals)
+    summary["tasks"] = {}
+    for k, v in task_results.items():  # per-task cells of every task, each with every method
+        summary["tasks"][k] = {**summarize({k: v}, METHODS + CANDIDATES)[1]["tasks"][k], "role": TASKS[k].role}
+    tuning_md = ""
+    if tuning:
+        t_table, t_summary = summarize(tuning, CANDIDATES + METHODS[1:])
+        cand = {m: v for m, v in t_summary["mean_regret_pp"].items() if m in CANDIDATES}
+        chosen = min(cand, key=cand.get).removeprefix("lrkit:robust[").rstrip("]") if cand else None
+        summary["tuning"] = {"tasks": sorted(tuning), "mean_regret_pp": t_summary["mean_regret_pp"],
+                             "best_candidate": chosen, "library_robust_base": ROBUST_BASE,
+                             "library_matches": chosen == ROBUST_BASE}
+        tuning_md = (f"\n## Choosing the robust rule (held-out tuning tasks: {', '.join(sorted(tuning))})\n\n"
+                     f"{t_table}\n\nLowest mean regret among the robust candidates: `robust[{chosen}]`; "
+                     f"lrkit's `ROBUST_BASE` is `{ROBUST_BASE}` → "
+                     f"{'matches' if chosen == ROBUST_BASE else 'DIFFERS (update lrkit.finder.ROBUST_BASE)'}.\n")
     summary.update(scale=scale, notes=notes, wall_seconds_this_call=time.perf_counter() - t_start,
                    compute_seconds_recorded=compute_s,
                    regret_definition="best grid val acc - val acc at the suggested LR, interpolated "
@@ -472,12 +530,14 @@ def run(scale: str = "lite", out: str | Path | None = None, tasks: Sequence[str]
           f"best grid val acc − val acc at the suggestion, linear interpolation in log10 LR, clamped "
           f"outside the grid). ⚠ grid edge: the best grid LR is an end point of the grid, so the "
           f"optimum may lie outside it. Compute time recorded in the result files: {compute_s:.0f} s "
-          f"({torch.get_num_threads()} torch thread(s)).\n\n{table}\n")
+          f"({torch.get_num_threads()} torch thread(s)).\n\n## Evaluation tasks: "
+          f"{', '.join(evals) or 'none'}\n\n{table}\n")
     if notes:
         md += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
     if "robust_is_lowest" in summary:
         md += (f"\nLowest mean regret: {', '.join(summary['lowest_mean_regret'])} — lrkit robust is "
                f"{'' if summary['robust_is_lowest'] else 'NOT '}the lowest.\n")
+    md += tuning_md
     atomic_write_text(out / "table.md", md)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
     log(md)

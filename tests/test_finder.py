@@ -16,6 +16,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from lrkit.finder import (  # noqa: E402
+    ROBUST_BASE,
     SUGGESTION_METHODS,
     AccuracyRangeTest,
     RangeTest,
@@ -505,3 +506,31 @@ def test_cpu_autocast_amp_runs():
     model = bn_model()
     rt = lr_find(model, make_data(), make_optimizer(model, "sgd"), num_iter=6, amp=True, progress=False)
     assert len(rt) == 6 and np.isfinite(rt.loss).all() and rt.config["amp"] is True
+
+
+def test_robust_bootstraps_each_base_rule(real_sweep):
+    for base in ("valley", "steepest", "minimum"):
+        s = real_sweep.suggest("robust", base=base, n_boot=40, seed=1)
+        assert s.method == "robust" and s.low <= s.lr <= s.high
+    default = real_sweep.suggest("robust", n_boot=40, seed=1)
+    assert default == real_sweep.suggest("robust", base=ROBUST_BASE, n_boot=40, seed=1)
+    with pytest.raises(ValueError, match="base must be one of"):
+        real_sweep.suggest("robust", base="robust")
+    with pytest.raises(ValueError, match="base only applies"):
+        real_sweep.suggest("valley", base="minimum")
+
+
+def test_robust_minimum_known_answer_and_interval_grows_with_noise():
+    lr = _grid(201)
+    x = np.log10(lr)
+    clean = 2 + (x - x[140]) ** 2  # minimum at point 140 (log10 lr = -1.1)
+    target = x[int(np.argmin(ema_smooth(clean)))] - 1  # the EMA's lag moves it right; then / 10
+    rng = np.random.default_rng(0)
+    widths = []
+    for sigma in (0.02, 0.5):
+        rt = RangeTest(sweep_lr=lr, loss=clean + sigma * rng.standard_normal(len(lr)))
+        s = rt.suggest("robust", base="minimum", n_boot=100, seed=0)
+        assert s.low <= s.lr <= s.high
+        assert abs(np.log10(s.lr) - target) < 0.3, (sigma, s, target)
+        widths.append(np.log10(s.high) - np.log10(s.low))
+    assert widths[0] < 0.2 < widths[1], widths
