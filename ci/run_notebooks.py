@@ -4,6 +4,7 @@
     python ci/run_notebooks.py --smoke                 # every notebook, smoke parameters
     python ci/run_notebooks.py --full 03 04 --html     # full parameters, names containing 03 or 04
     python ci/run_notebooks.py --out build/nb --smoke 01_lr_intuition
+    python ci/run_notebooks.py --full 05 -p THREADS=1 -p SEED=3   # inject parameters
 
 Executed notebooks go to ``--out`` (default ``build/notebooks``, git-ignored) together with each
 notebook's ``<name>.results.json`` (the key numbers the notebook records through
@@ -94,6 +95,17 @@ def to_html(notebook: str | os.PathLike) -> str:
     return str(target)
 
 
+def _parse_parameter(text: str) -> tuple[str, Any]:
+    """``"NAME=VALUE"`` → ``(NAME, value)``; VALUE is parsed as JSON if it can be, else kept a string."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise ValueError(f"--parameter expects NAME=VALUE with NAME a Python identifier, got {text!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="*", help="run only notebooks whose name contains one of these")
@@ -106,7 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: LRKIT_DATA_DIR / cache)")
     ap.add_argument("--timeout", type=int, default=CELL_TIMEOUT, help="seconds per cell")
     ap.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
+    ap.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                    help="inject a parameter (VALUE parsed as JSON, else a string), e.g. -p THREADS=1")
     args = ap.parse_args(argv)
+    try:
+        parameters = dict(_parse_parameter(s) for s in args.parameter)
+    except ValueError as e:
+        ap.error(str(e))
 
     paths = notebook_paths(args.names or None)
     if not paths:
@@ -117,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     for p in paths:
         print(f"[run_notebooks] {p.name} ({'smoke' if args.smoke else 'full'}) ...", flush=True)
         try:
-            res = run_notebook(p, args.out, smoke=args.smoke, data_dir=args.data_dir, html=args.html,
-                               cell_timeout=args.timeout)
+            res = run_notebook(p, args.out, smoke=args.smoke, parameters=parameters, data_dir=args.data_dir,
+                               html=args.html, cell_timeout=args.timeout)
         except Exception as e:  # noqa: BLE001 - report and continue or stop
             print(f"[run_notebooks] FAILED {p.name}: {type(e).__name__}: {e}", file=sys.stderr)
             failed.append(p.name)

@@ -59,6 +59,14 @@ def test_runner_cli_filters_and_rejects_unknown(tmp_path):
     rn = _runner()
     assert rn.notebook_paths(["01"]) == [p for p in NOTEBOOKS if "01" in p.stem]
     assert rn.main(["--out", str(tmp_path), "no-such-notebook"]) == 2
+    assert rn._parse_parameter("THREADS=1") == ("THREADS", 1)
+    assert rn._parse_parameter("ONLY=[\"fixed\"]") == ("ONLY", ["fixed"])
+    assert rn._parse_parameter("DATA_DIR=/x/y") == ("DATA_DIR", "/x/y")
+    for bad in ("THREADS", "1X=2", "=3"):
+        with pytest.raises(ValueError, match="NAME=VALUE"):
+            rn._parse_parameter(bad)
+    with pytest.raises(SystemExit):
+        rn.main(["--out", str(tmp_path), "-p", "oops"])
 
 
 # ------------------------------------------------------------------------------------ assertions

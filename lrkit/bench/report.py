@@ -18,6 +18,10 @@ from .runner import load_results
 __all__ = ["first_reaching", "report", "summarise"]
 
 
+def _lr(x: float | None) -> str:
+    return "none" if x is None else f"{x:.3g}"
+
+
 def _curve(res: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     ev = res["history"]["evals"]
     return np.array([e["iteration"] for e in ev], dtype=float), np.array([e["acc"] for e in ev], dtype=float)
@@ -193,7 +197,7 @@ def report(out: str | Path = "runs/bench", *, experiments: list[str] | None = No
             elif name == "smith2017-fig3":
                 for r in results:
                     rt = r.get("range_test", {})
-                    notes.append(f"seed {r['seed']}: base_lr {rt.get('base_lr')}, max_lr {rt.get('max_lr')} "
+                    notes.append(f"seed {r['seed']}: base_lr {_lr(rt.get('base_lr'))}, max_lr {_lr(rt.get('max_lr'))} "
                                  f"(paper: {ref.values['base_lr']} / {ref.values['max_lr']}); {rt.get('note', '')}")
             if ref.claim:
                 notes.append(f"paper's claim: {ref.claim}")
