@@ -7,8 +7,8 @@ and the same number of optimizer steps, divergence stop off:
 
 - ``bare``: a hand-written loop — set the LR, zero_grad, forward, loss, backward, step, loss.item();
 - ``lrkit``: :func:`lrkit.finder.lr_find` (includes its in-memory snapshot and exact restore);
-- ``torch-lr-finder``: ``LRFinder.range_test`` + ``reset()`` (if ``torch_lr_finder`` imports);
-- ``fastai``: ``Learner.lr_find`` on plain torch DataLoaders (if ``fastai`` imports).
+- ``torch-lr-finder``, ``fastai``, ``lightning``: each library's own range test, driven by
+  ``benchmarks/peers.py`` (each if it imports here).
 
 Runs are interleaved (every repeat runs each contender once, in a rotating order) after one
 untimed warm-up each; the table shows the median and the minimum seconds and their ratios to
@@ -25,20 +25,18 @@ data, so that every contender really runs all iterations (lrkit ends a sweep at 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import math
 import statistics
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/peers.py
+
+import peers  # noqa: E402
 
 
 def build_model(kind: str) -> nn.Module:
@@ -80,15 +78,6 @@ def main() -> None:
         gamma = (args.end_lr / args.start_lr) ** (1 / (n - 1))
         return [args.start_lr * gamma**k for k in range(n)]
 
-    def loader(n):  # batch_size=None: yields the pre-made batches as they are, no collation
-        return torch.utils.data.DataLoader(batches[:n], batch_size=None, shuffle=False)
-
-    def quiet():  # the foreign finders print progress bars; silence them (same cost for all)
-        stack = contextlib.ExitStack()
-        stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-        stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-        return stack
-
     def fresh():
         model.load_state_dict(init)
         return torch.optim.SGD(model.parameters(), lr=args.start_lr, momentum=0.9)
@@ -117,51 +106,24 @@ def main() -> None:
     contenders = {"bare": run_bare, "lrkit": run_lrkit}
     notes = []
 
-    if "torch-lr-finder" not in args.skip:
-        try:
-            from torch_lr_finder import LRFinder
+    def make_opt(params, lr):
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
 
-            def run_tlf(n_iter: int) -> int:
-                opt = fresh()
-                finder = LRFinder(model, opt, loss_fn, device="cpu")
-                with quiet():
-                    finder.range_test(loader(n_iter), start_lr=args.start_lr, end_lr=args.end_lr,
-                                      num_iter=n_iter, step_mode="exp", diverge_th=math.inf)
-                n = len(finder.history["lr"])
-                finder.reset()
-                return n
+    for peer in peers.PEERS:  # torch-lr-finder, fastai, lightning: each if it imports here
+        if peer in args.skip:
+            continue
+        why = peers.available(peer)
+        if why:
+            notes.append(f"{peer} skipped: {why}")
+            continue
 
-            contenders["torch-lr-finder"] = run_tlf
-        except ImportError as e:
-            notes.append(f"torch-lr-finder skipped: {e}")
+        def run_peer(n_iter: int, peer=peer) -> int:
+            model.load_state_dict(init)
+            sweep = peers.SWEEPS[peer](model, make_opt, loss_fn, batches[:n_iter], args.start_lr, args.end_lr,
+                                       diverge=False, suggest=False)
+            return sweep.points
 
-    if "fastai" not in args.skip:
-        try:
-            threads = torch.get_num_threads()
-            from functools import partial
-
-            from fastai.callback.schedule import LRFinder as _FLRFinder  # noqa: F401 - patches lr_find
-            from fastai.data.core import DataLoaders
-            from fastai.learner import Learner
-            from fastai.optimizer import OptimWrapper
-
-            torch.set_num_threads(threads)
-            tmp = tempfile.TemporaryDirectory()
-
-            def run_fastai(n_iter: int) -> int:
-                fresh()
-                dls = DataLoaders(loader(n_iter), loader(n_iter), device=torch.device("cpu"))
-                learn = Learner(dls, model, loss_func=loss_fn, path=tmp.name,
-                                opt_func=partial(OptimWrapper, opt=torch.optim.SGD, momentum=0.9))
-                with warnings.catch_warnings(), quiet(), learn.no_bar():
-                    warnings.simplefilter("ignore")
-                    learn.lr_find(start_lr=args.start_lr, end_lr=args.end_lr, num_it=n_iter,
-                                  stop_div=False, show_plot=False)
-                return len(learn.recorder.lrs)
-
-            contenders["fastai"] = run_fastai
-        except ImportError as e:
-            notes.append(f"fastai skipped: {e}")
+        contenders[peer] = run_peer
 
     for name in list(contenders):
         if name in args.skip:

@@ -15,6 +15,10 @@ For every task (model + optimizer + LR policy) the script
      gradient; drawn on an off-screen Agg figure), if ``torch_lr_finder`` imports;
    - fastai ``Learner.lr_find(suggest_funcs=(valley,))`` → ``valley``, if ``fastai`` imports
      (run the script with a Python that has fastai, else the column reads n/a);
+   - Lightning ``Tuner.lr_find`` → ``suggestion()`` (steepest gradient over the LR), if
+     ``lightning`` imports;
+
+   (the peers are driven by ``benchmarks/peers.py``);
 3. scores each suggestion by its **regret** = best grid accuracy − accuracy at the suggested LR, the
    latter read off the grid's accuracy-vs-log10(LR) curve by linear interpolation in log10 LR,
    clamped to the end values outside the grid (:func:`regret`). Regret is ≥ 0 by construction.
@@ -44,16 +48,14 @@ CIFAR-10 is found through ``LRKIT_DATA_DIR`` (or lrkit's cache); nothing is down
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import math
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +64,16 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/peers.py
+
+import peers  # noqa: E402
 
 from lrkit.train import atomic_write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 LRKIT_METHODS = ("robust", "valley", "steepest", "minimum")
-METHODS = tuple(f"lrkit:{m}" for m in LRKIT_METHODS) + ("torch-lr-finder:steepest", "fastai:valley")
+METHODS = tuple(f"lrkit:{m}" for m in LRKIT_METHODS) + ("torch-lr-finder:steepest", "fastai:valley",
+                                                         "lightning:steepest")
 ROBUST_BASES = ("valley", "steepest", "minimum")  # the candidates for lrkit's robust rule
 CANDIDATES = tuple(f"lrkit:robust[{b}]" for b in ROBUST_BASES)
 
@@ -180,8 +186,6 @@ def make_opt(task: Task, params, lr: float) -> torch.optim.Optimizer:
 
 
 def opt_factory(task: Task):
-    from functools import partial
-
     if task.optimizer == "sgd":
         return partial(torch.optim.SGD, momentum=0.9, weight_decay=task.weight_decay)
     if task.optimizer == "adam":
@@ -205,15 +209,6 @@ def sweep_batches(loader, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
             if len(out) == n:
                 break
     return out
-
-
-def _quiet():
-    stack = contextlib.ExitStack()
-    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-    stack.enter_context(warnings.catch_warnings())
-    warnings.simplefilter("ignore")
-    return stack
 
 
 # --------------------------------------------------------------------------------------------------
@@ -275,72 +270,20 @@ def lrkit_from_record(result: dict[str, Any]) -> dict[str, dict[str, float]]:
     return lrkit_suggestions(rt)
 
 
-def sweep_tlf(task: Task, batches, sc) -> dict[str, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from torch_lr_finder import LRFinder
-
+def sweep_peer(peer: str, task: Task, batches, sc) -> dict[str, Any]:
+    """One peer library's range test (``benchmarks/peers.py``) with its own default divergence stop."""
     model = make_model(task, sc["seed"])
-    opt = make_opt(task, model.parameters(), task.sweep_start)
-    finder = LRFinder(model, opt, nn.CrossEntropyLoss(), device="cpu")
-    loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
-    with _quiet():
-        finder.range_test(loader, start_lr=task.sweep_start, end_lr=task.sweep_end,
-                          num_iter=len(batches), step_mode="exp")
-        fig, ax = plt.subplots()
-        try:
-            _, lr = finder.plot(ax=ax, suggest_lr=True)
-        finally:
-            plt.close(fig)
-    finder.reset()
-    h = finder.history
-    return {"points": len(h["lr"]), "lr": [float(v) for v in h["lr"]],
-            "loss": [float(v) if math.isfinite(v) else None for v in h["loss"]],
-            "suggestions": {"steepest": {"lr": None if lr is None else float(lr)}}}
+    sw = peers.SWEEPS[peer](model, opt_factory(task), nn.CrossEntropyLoss(), batches, task.sweep_start,
+                            task.sweep_end, diverge=True)
+    return {"points": sw.points, "lr": sw.lr, "loss": sw.loss, "suggestions": {sw.rule: {"lr": sw.suggestion}}}
 
 
-def sweep_fastai(task: Task, batches, sc) -> dict[str, Any]:
-    threads = torch.get_num_threads()
-    from functools import partial
-
-    from fastai.callback.schedule import valley
-    from fastai.data.core import DataLoaders
-    from fastai.learner import Learner
-    from fastai.optimizer import OptimWrapper
-
-    torch.set_num_threads(threads)  # fastai's import may change it
-    model = make_model(task, sc["seed"])
-    loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
-    f = opt_factory(task)
-    with tempfile.TemporaryDirectory() as tmp:
-        dls = DataLoaders(loader, loader, device=torch.device("cpu"))
-        learn = Learner(dls, model, loss_func=nn.CrossEntropyLoss(), path=tmp,
-                        opt_func=partial(OptimWrapper, opt=f.func, **f.keywords))
-        with _quiet(), learn.no_bar():
-            res = learn.lr_find(start_lr=task.sweep_start, end_lr=task.sweep_end, num_it=len(batches),
-                                show_plot=False, suggest_funcs=(valley,))
-    rec = learn.recorder
-    return {"points": len(rec.lrs), "lr": [float(v) for v in rec.lrs],
-            "loss": [float(v) if math.isfinite(float(v)) else None for v in rec.losses],
-            "suggestions": {"valley": {"lr": float(res.valley)}}}
-
-
-FINDERS = {"lrkit": sweep_lrkit, "torch-lr-finder": sweep_tlf, "fastai": sweep_fastai}
+FINDERS = {"lrkit": sweep_lrkit, **{p: partial(sweep_peer, p) for p in peers.PEERS}}
 
 
 def finder_available(name: str) -> str | None:
     """None if the finder can run here, else why not."""
-    mod = {"lrkit": "lrkit.finder", "torch-lr-finder": "torch_lr_finder", "fastai": "fastai.learner"}[name]
-    threads = torch.get_num_threads()
-    try:
-        __import__(mod)
-    except Exception as e:  # noqa: BLE001 - any import failure means n/a
-        return f"{type(e).__name__}: {e}"
-    finally:
-        torch.set_num_threads(threads)
-    return None
+    return None if name == "lrkit" else peers.available(name)
 
 
 # --------------------------------------------------------------------------------------------------
