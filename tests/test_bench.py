@@ -129,7 +129,10 @@ def test_bench_smoke_runs_and_reports(name, real_cifar, tmp_path, capsys, monkey
     stamp = result_path(tmp_path, name, "smoke", runs[0].name, 0).stat().st_mtime_ns
     assert cli.main(["bench", "run", name, "--scale", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     assert result_path(tmp_path, name, "smoke", runs[0].name, 0).stat().st_mtime_ns == stamp
+    unsaved = report(tmp_path, experiments=[name], figures=tmp_path / "nb-figures", save=False)
+    assert not (tmp_path / "report.md").exists() and (tmp_path / "nb-figures" / f"{name}-smoke.png").exists()
     text = report(tmp_path, experiments=[name])
+    assert text == unsaved.replace("nb-figures", "figures") and (tmp_path / "report.md").read_text() == text
     assert "scale `smoke`" in text and (tmp_path / "figures" / f"{name}-smoke.png").exists()
     if name == "smith2017-table1":
         assert "81.4 @ 70,000 it" in text and "ordering measured" in text

@@ -170,6 +170,7 @@ def check_07(r):
     assert all(_finite(a) and 0 <= a <= 100 for a in finals.values())
     assert r["published"]["fixed"] == 81.4 and r["published"]["triangular2"] == 81.4
     assert any("ordering measured" in n for n in r["notes"])
+    assert r["overview"]["smith2017-table1"] == {k: round(v, 2) for k, v in finals.items()}
 
 
 CHECKS["07"] = check_07

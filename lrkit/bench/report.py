@@ -148,8 +148,11 @@ def _discriminative_notes(summ: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def report(out: str | Path = "runs/bench", *, experiments: list[str] | None = None, scales: tuple[str, ...] = SCALES,
-           figures: str | Path | None = None, headline: str | Path | None = None) -> str:
+           figures: str | Path | None = None, headline: str | Path | None = None, save: bool = True) -> str:
     """Markdown report of every result under ``out``; figures into ``figures`` (default out/figures).
+
+    ``save``: also write the markdown to ``out/report.md`` (False: only return it — e.g. a notebook
+    reading committed results without touching them; then pass ``figures`` too).
 
     ``headline``: also save the smith2017-table1 figure of the largest available scale there (the
     README's picture).
@@ -219,8 +222,9 @@ def report(out: str | Path = "runs/bench", *, experiments: list[str] | None = No
     if len(lines) == 2:
         lines.append(f"No results under {out}.")
     text = "\n".join(lines)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.md").write_text(text)
+    if save:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.md").write_text(text)
     return text
 
 
