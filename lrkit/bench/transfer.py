@@ -27,7 +27,7 @@ a state-dict file, or ``LRKIT_RESNET18_WEIGHTS=download`` for torchvision's down
 repeated with that backbone (``in1k-frozen``, …); without it they are skipped with one message. They
 are slow on a CPU.
 
-Scales. ``smoke`` (seconds; CI) and ``lite`` (~1 h on 2 CPU cores), see :data:`TRANSFER_SCALES`.
+Scales. ``smoke`` (seconds; CI) and ``lite`` (measured: 10.6 min on one torch thread), see :data:`TRANSFER_SCALES`.
 There is **no** ``paper`` scale: ULMFiT's published numbers are on text classification, so no CIFAR
 protocol would reproduce them; asking for it is an error.
 
