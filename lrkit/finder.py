@@ -382,8 +382,9 @@ class RangeTest:
 
           Why ``'minimum'`` is the default base: of the three point rules, bootstrapped, it had the
           lowest mean regret on three held-out CIFAR-10 tasks (tasks that are *not* the ones the
-          suggestion-quality benchmark reports; see ``benchmarks/bench_suggestion_quality.py`` and
-          BENCHMARKS.md). The median over replicates makes the noisiest rule — one argmin — stable,
+          suggestion-quality benchmark reports, though one shares its sweep with an evaluation task;
+          see ``benchmarks/bench_suggestion_quality.py`` and BENCHMARKS.md §3). The median over
+          replicates makes the noisiest rule — one argmin — stable,
           and the interval says how far the noise alone can move it.
         """
         if method not in SUGGESTION_METHODS:
