@@ -445,9 +445,8 @@ def run(scale: str = "lite", out: str | Path | None = None, tasks: Sequence[str]
     evals = {k: v for k, v in task_results.items() if TASKS[k].role == "eval"}
     tuning = {k: v for k, v in task_results.items() if TASKS[k].role == "tuning"}
     table, summary = summarize(evals)
-    summary["tasks"] = {}
-    for k, v in task_results.items():  # per-task cells of every task, each with every method
-        summary["tasks"][k] = {**summarize({k: v}, METHODS + CANDIDATES)[1]["tasks"][k], "role": TASKS[k].role}
+    every = summarize(task_results, METHODS + CANDIDATES)[1]["tasks"]  # every task, every method
+    summary["tasks"] = {k: {**v, "role": TASKS[k].role} for k, v in every.items()}
     tuning_md = ""
     if tuning:
         t_table, t_summary = summarize(tuning, CANDIDATES + METHODS[1:])

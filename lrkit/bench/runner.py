@@ -26,7 +26,8 @@ import torch
 from .. import __version__
 from .experiments import RunSpec, get_experiment
 
-__all__ = ["BenchError", "RESULT_FORMAT", "result_path", "run_experiment", "run_one", "load_results"]
+__all__ = ["BenchError", "RESULT_FORMAT", "load_results", "result_path", "result_record", "run_experiment",
+           "run_one"]
 
 RESULT_FORMAT = "lrkit-bench-result-1"
 MANIFEST_FORMAT = "lrkit-bench-manifest-1"
@@ -68,7 +69,7 @@ def run_one(spec: RunSpec, seed: int, *, experiment: str, scale: str, out: Path,
     """Train one RunSpec with one seed (resuming from its checkpoint) and write its result JSON."""
     from ..data import cifar10_loaders, load_cifar10
     from ..models import get_model
-    from ..train import atomic_write_text, evaluate, fit, make_optimizer, seed_everything, versions
+    from ..train import atomic_write_text, evaluate, fit, make_optimizer, seed_everything
 
     path = result_path(out, experiment, scale, spec.name, seed)
     if path.exists():
@@ -97,15 +98,8 @@ def run_one(spec: RunSpec, seed: int, *, experiment: str, scale: str, out: Path,
                momentum=spec.momentum, eval_data=L.test, eval_every=spec.eval_every, device=dev,
                checkpoint=ckpt, checkpoint_every=every, resume=True, progress=progress,
                desc=f"{experiment}/{spec.name}")
-    result: dict[str, Any] = {
-        "format": RESULT_FORMAT, "experiment": experiment, "scale": scale, "run": spec.name, "seed": seed,
-        "config": spec.to_dict(), "versions": versions(), "data_source": data.source, "device": dev,
-        "history": hist.to_dict(), "final": hist.final_eval(),
-        # wall time of the training itself, summed over resumed sessions (History.wall is cumulative)
-        "train_seconds": hist.wall[-1] if hist.wall else None,
-        "session_seconds": time.perf_counter() - t0,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+    result = result_record(spec, seed, experiment=experiment, scale=scale, hist=hist, data=data, device=dev,
+                           started=t0)
     if spec.kind == "accuracy_range_test":
         from ..finder import AccuracyRangeTest
 
@@ -119,6 +113,23 @@ def run_one(spec: RunSpec, seed: int, *, experiment: str, scale: str, out: Path,
     if ckpt.exists():
         ckpt.unlink()
     return result
+
+
+def result_record(spec: RunSpec, seed: int, *, experiment: str, scale: str, hist, data, device,
+                  started: float) -> dict[str, Any]:
+    """The result JSON of one finished run (``hist``: its :class:`lrkit.train.History`; ``started``:
+    ``time.perf_counter()`` when this session began working on it)."""
+    from ..train import versions
+
+    return {
+        "format": RESULT_FORMAT, "experiment": experiment, "scale": scale, "run": spec.name, "seed": seed,
+        "config": spec.to_dict(), "versions": versions(), "data_source": data.source, "device": str(device),
+        "history": hist.to_dict(), "final": hist.final_eval(),
+        # wall time of the training itself, summed over resumed sessions (History.wall is cumulative)
+        "train_seconds": hist.wall[-1] if hist.wall else None,
+        "session_seconds": time.perf_counter() - started,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def load_result(path: Path) -> dict[str, Any]:

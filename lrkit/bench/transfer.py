@@ -64,10 +64,10 @@ from .. import models as M
 from ..discriminative import ULMFIT_FACTOR, GradualUnfreezing, layer_groups
 from ..scheduler import ScheduledLR
 from ..schedules import OneCycle, SlantedTriangular
-from ..train import atomic_write_bytes, atomic_write_text, fit, seed_everything, versions
+from ..train import atomic_write_bytes, atomic_write_text, fit, seed_everything
 from .experiments import NO_PAPER_SCALE_DISCRIMINATIVE as NO_PAPER_SCALE
 from .experiments import RunSpec
-from .runner import RESULT_FORMAT, BenchError, load_result
+from .runner import BenchError, load_result, result_record
 
 __all__ = ["ANIMALS", "ARMS", "IN1K_ARMS", "NO_PAPER_SCALE", "TRANSFER_SCALES", "VEHICLES", "WEIGHTS_ENV",
            "build_runs", "run_transfer"]
@@ -206,6 +206,21 @@ def _with_new_head(backbone: nn.Module, seed: int) -> nn.Module:
     return model
 
 
+def _arm_model(spec: RunSpec, backbone: nn.Module | None, seed: int, lr: float, device):
+    """(model, layer groups, SGD) of an arm: a fresh FastNet (scratch) or ``backbone`` with a new head,
+    the backbone frozen for ``frozen``, the groups' LRs ``lr`` ÷ the arm's layer factor per group."""
+    if backbone is None:
+        torch.manual_seed(seed)
+        model = M.fastnet(len(VEHICLES))
+    else:
+        model = _with_new_head(backbone, seed)
+    model.to(device)
+    groups = layer_groups(model)
+    if spec.extra["arm"] == "frozen":
+        groups.freeze()
+    return model, groups, _sgd(groups.param_groups(lr, factor=spec.extra["layer_factor"]))
+
+
 def _data_kind(data) -> str:
     return "synthetic" if data.source == "synthetic" else "cifar10"
 
@@ -302,19 +317,9 @@ class _Shared:
                 raise BenchError(f"{path}: the range test {key!r} was measured under another configuration; "
                                  "use another --out (it is never overwritten)")
             return table["lrs"][key]
-        base = spec.extra["arm"]
         seed_everything(0)
         ld = _vehicle_loaders(self.data, spec, 0, self.device)
-        if backbone is None:
-            torch.manual_seed(0)
-            model = M.fastnet(len(VEHICLES))
-        else:
-            model = _with_new_head(backbone, 0)
-        model.to(self.device)
-        groups = layer_groups(model)
-        if base == "frozen":
-            groups.freeze()
-        opt = _sgd(groups.param_groups(1.0, factor=spec.extra["layer_factor"]))
+        model, _, opt = _arm_model(spec, backbone, 0, 1.0, self.device)
         t = time.perf_counter()
         entry = {**_suggest_lr(model, ld.train, opt, config["finder"]["num_iter"], self.device),
                  "seconds": time.perf_counter() - t, "config": config}
@@ -342,16 +347,7 @@ def _train_arm(spec: RunSpec, seed: int, shared: _Shared, *, experiment: str, sc
     base, dev = spec.extra["arm"], shared.device
     seed_everything(seed)
     ld = _vehicle_loaders(shared.data, spec, seed, dev)
-    if backbone is None:
-        torch.manual_seed(seed)
-        model = M.fastnet(len(VEHICLES))
-    else:
-        model = _with_new_head(backbone, seed)
-    model.to(dev)
-    groups = layer_groups(model)
-    if base == "frozen":
-        groups.freeze()
-    opt = _sgd(groups.param_groups(chosen["lr"], factor=spec.extra["layer_factor"]))
+    model, groups, opt = _arm_model(spec, backbone, seed, chosen["lr"], dev)
     scheduler = ScheduledLR(opt, spec.build_schedule() * chosen["lr"], multipliers="initial")
     callbacks = []
     if base == "gradual":
@@ -363,12 +359,8 @@ def _train_arm(spec: RunSpec, seed: int, shared: _Shared, *, experiment: str, sc
                eval_every=spec.eval_every, callbacks=callbacks, device=dev, progress=shared.progress,
                desc=f"{experiment}/{spec.name}")
     return {
-        "format": RESULT_FORMAT, "experiment": experiment, "scale": scale, "run": spec.name, "seed": seed,
-        "config": spec.to_dict(), "versions": versions(), "data_source": shared.data.source, "device": str(dev),
-        "history": hist.to_dict(), "final": hist.final_eval(),
-        "train_seconds": hist.wall[-1] if hist.wall else None,
-        "session_seconds": time.perf_counter() - t0,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **result_record(spec, seed, experiment=experiment, scale=scale, hist=hist, data=shared.data, device=dev,
+                        started=t0),
         # the arm's specifics
         "groups": groups.names,
         "group_lrs": [max(col) for col in zip(*hist.lr, strict=True)],  # peak LR of each group
