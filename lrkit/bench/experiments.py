@@ -103,7 +103,8 @@ def _smith_subset(scale: str) -> dict[str, Any]:
 
 def _smith_table1(scale: str, f: float) -> list[RunSpec]:
     step = _n(2000 * f)
-    ev = _n(1000 * f) if scale != "smoke" else _n(10_000 * f)
+    # paper: the full test set every 500 iterations, often enough to draw Fig. 1's curves
+    ev = {"smoke": _n(10_000 * f), "lite": _n(1000 * f), "paper": 500}[scale]
     common = dict(model="caffe_cifar10_full", optimizer=_CAFFE_SOLVER, eval_every=ev, **_SMITH_DATA,
                   **_smith_subset(scale))
     fixed_it = _n(70_000 * f)

@@ -96,7 +96,7 @@ def run_one(spec: RunSpec, seed: int, *, experiment: str, scale: str, out: Path,
         initial = evaluate(model, L.test)  # the point before training, at LR = start
     hist = fit(model, opt, L.train, iterations=spec.iterations, schedule=spec.build_schedule(),
                momentum=spec.momentum, eval_data=L.test, eval_every=spec.eval_every, device=dev,
-               checkpoint=ckpt, checkpoint_every=every, resume=True, progress=progress,
+               checkpoint=ckpt, checkpoint_every=every, resume=True, progress=progress, channels_last=True,
                desc=f"{experiment}/{spec.name}")
     result = result_record(spec, seed, experiment=experiment, scale=scale, hist=hist, data=data, device=dev,
                            started=t0)
