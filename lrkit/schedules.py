@@ -20,13 +20,18 @@ schedulers) whose value at iteration ``t`` is a pure function of ``t``:
 * ``schedule * 0.5`` returns a :class:`Scaled` schedule.
 * ``schedule.momentum_schedule()`` returns the momentum schedule that is cycled
   inversely to the LR (for :class:`Cyclic` and :class:`OneCycle`) or ``None``.
+* A schedule never returns inf/NaN silently: ``schedule(t)`` raises ``ValueError``
+  naming the schedule and ``t`` when a value is not finite (e.g. a growing
+  :class:`Exponential` that overflows float64).
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from collections.abc import Sequence as _SequenceABC
 from typing import Any, ClassVar
 
@@ -39,7 +44,11 @@ __all__ = [
     "MultiStep",
     "Exponential",
     "Polynomial",
+    "Cosine",
     "LinearWarmup",
+    "ExponentialWarmup",
+    "warmup",
+    "WSD",
     "Cyclic",
     "CyclicMomentum",
     "triangular",
@@ -95,6 +104,17 @@ def _pos_int(name: str, value: Any, allow_zero: bool = False) -> int:
     if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
     return value
+
+
+def _pos_int_list(name: str, value: Any) -> list[int]:
+    """``value`` as a list of positive integers or ValueError naming ``name`` (also if not iterable)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ValueError(f"{name} must be a sequence of positive integers, got {value!r}")
+    try:
+        items = list(value)
+    except TypeError:  # e.g. a 0-d numpy array
+        raise ValueError(f"{name} must be a sequence of positive integers, got {value!r}") from None
+    return [_pos_int(name, m) for m in items]
 
 
 def _as_t(t: Any, total_steps: int | None) -> tuple[np.ndarray, bool]:
@@ -155,6 +175,8 @@ class Schedule:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if cls.__module__ == __name__ and cls.__name__.startswith("_"):  # private bases: not configurable
+            return
         if "config_name" not in cls.__dict__:
             if cls.__module__ == __name__:
                 cls.config_name = cls.__name__
@@ -164,9 +186,23 @@ class Schedule:
 
     # -- evaluation ---------------------------------------------------------------
     def __call__(self, t: Any) -> float | np.ndarray:
-        """Value at iteration ``t`` (scalar -> float, array-like -> float64 ndarray)."""
+        """Value at iteration ``t`` (scalar -> float, array-like -> float64 ndarray).
+
+        Raises ``ValueError`` naming the schedule and the first offending ``t`` if a value
+        is not finite (an overflow such as ``Exponential(0.1, 10.0)(400)``): an inf/NaN
+        learning rate is never handed out silently.
+        """
         arr, scalar = _as_t(t, self.total_steps)
-        out = self._eval(arr)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._eval(arr)
+        bad = ~np.isfinite(out)
+        if bad.any():
+            k = int(np.flatnonzero(bad.ravel())[0])
+            t_bad, v_bad = float(arr.ravel()[k]), float(out.ravel()[k])
+            raise ValueError(
+                f"schedule {type(self).__name__} gives a non-finite value {v_bad!r} at t={t_bad!r} "
+                f"(overflow or invalid arithmetic): {self!r}"
+            )
         return float(out) if scalar else out
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
@@ -212,22 +248,78 @@ class Schedule:
         return f"{type(self).__name__}({inner})"
 
 
+def _check_config_keys(cls: type[Schedule], name: str, params: dict[str, Any]) -> None:
+    """ValueError naming the schedule and the keys if ``params`` do not fit ``cls.__init__``."""
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):  # pragma: no cover - builtin/odd __init__: let the call decide
+        return
+    ps = [p for p in list(sig.parameters.values())[1:] if p.kind not in (p.VAR_POSITIONAL,)]
+    if any(p.kind is p.VAR_KEYWORD for p in ps):
+        accepted = None
+    else:
+        accepted = {p.name for p in ps if p.kind is not p.POSITIONAL_ONLY}
+    if accepted is not None:
+        unknown = sorted(k for k in params if k not in accepted)
+        if unknown:
+            raise ValueError(
+                f"config for schedule {name!r} has unknown key(s) {unknown}; "
+                f"{cls.__name__} accepts {sorted(accepted)}"
+            )
+    missing = [
+        p.name
+        for p in ps
+        if p.default is p.empty and p.kind not in (p.VAR_KEYWORD,) and p.name not in params
+    ]
+    if missing:
+        raise ValueError(f"config for schedule {name!r} is missing required key(s) {missing}")
+
+
 def from_config(config: dict[str, Any]) -> Schedule:
-    """Rebuild a schedule from :meth:`Schedule.to_config` output."""
+    """Rebuild a schedule from :meth:`Schedule.to_config` output.
+
+    ``config["name"]`` is a class name of this module (e.g. ``"OneCycle"``) or
+    ``"module:qualname"`` for a :class:`Schedule` subclass defined elsewhere.  Every
+    failure is a ``ValueError`` naming the config name: an unknown name (with a
+    "did you mean ...?" hint from :func:`difflib.get_close_matches`), a module or
+    attribute that cannot be imported, an unknown or missing constructor key.
+    """
     if not isinstance(config, dict) or "name" not in config:
         raise ValueError(f"config must be a dict with a 'name' key, got {config!r}")
     params = dict(config)
     name = params.pop("name")
-    cls = _REGISTRY.get(name)
-    if cls is None and isinstance(name, str) and ":" in name:
+    if not isinstance(name, str):
+        raise ValueError(f"config name must be a string, got {name!r}")
+    cls: Any = _REGISTRY.get(name)
+    if cls is None and ":" in name:
         mod, qual = name.split(":", 1)
-        obj: Any = importlib.import_module(mod)
+        try:
+            obj: Any = importlib.import_module(mod)
+        except ImportError as exc:
+            raise ValueError(f"config name {name!r}: cannot import module {mod!r} ({exc})") from None
         for part in qual.split("."):
-            obj = getattr(obj, part)
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                raise ValueError(f"config name {name!r}: {mod!r} has no attribute {qual!r}") from None
         cls = obj
-    if cls is None or not (isinstance(cls, type) and issubclass(cls, Schedule)):
-        raise ValueError(f"config name {name!r} is not a known schedule")
-    return cls._from_params(params)
+    if cls is None:
+        known = sorted(k for k in _REGISTRY if ":" not in k)
+        close = difflib.get_close_matches(name, known, n=1) or difflib.get_close_matches(
+            name.lower(), [k.lower() for k in known], n=1
+        )
+        hint = ""
+        if close:
+            match = next(k for k in known if k.lower() == close[0].lower())
+            hint = f"; did you mean {match!r}?"
+        raise ValueError(f"config name {name!r} is not a known schedule{hint}")
+    if not (isinstance(cls, type) and issubclass(cls, Schedule)):
+        raise ValueError(f"config name {name!r} does not name a Schedule subclass (got {cls!r})")
+    _check_config_keys(cls, name, params)
+    try:
+        return cls._from_params(params)
+    except TypeError as exc:  # a wrongly typed value that the constructor did not validate
+        raise ValueError(f"config for schedule {name!r} is invalid: {exc}") from None
 
 
 # --------------------------------------------------------------------------- simple
@@ -264,7 +356,7 @@ class MultiStep(Schedule):
 
     def __init__(self, lr: float, milestones: _SequenceABC[int], gamma: float = 0.1) -> None:
         self.lr = _nonneg("lr", lr)
-        ms = [_pos_int("milestones", m) for m in milestones]
+        ms = _pos_int_list("milestones", milestones)
         if any(b <= a for a, b in zip(ms, ms[1:], strict=False)):
             raise ValueError(f"milestones must be strictly increasing, got {ms!r}")
         self.milestones = ms
@@ -279,17 +371,40 @@ class MultiStep(Schedule):
 
 
 class Exponential(Schedule):
-    """``lr(t) = lr * gamma ** t`` (torch ``ExponentialLR`` per iteration)."""
+    """``lr(t) = lr * gamma ** t`` (torch ``ExponentialLR`` per iteration).
 
-    def __init__(self, lr: float, gamma: float) -> None:
+    ``gamma > 1`` (a growing LR, as in the exponential LR range test) is allowed.  Overflow
+    policy: with ``total_steps`` given (a finite schedule, ``0 <= t <= total_steps``) the
+    largest value ``lr * gamma ** total_steps`` must be a finite float64, else the
+    constructor raises ``ValueError`` naming ``gamma``; without ``total_steps`` the schedule
+    is infinite and evaluating it where ``lr * gamma ** t`` overflows raises ``ValueError``
+    naming ``t`` (the guard every :class:`Schedule` applies), never returning ``inf``.
+    ``total_steps`` is left out of :meth:`to_config` when ``None`` (older configs stay equal).
+    """
+
+    def __init__(self, lr: float, gamma: float, total_steps: int | None = None) -> None:
         self.lr = _nonneg("lr", lr)
         self.gamma = _pos("gamma", gamma)
+        self.total_steps = None if total_steps is None else _pos_int("total_steps", total_steps)
+        if self.total_steps is not None and self.gamma > 1:
+            with np.errstate(over="ignore"):
+                top = self.lr * np.power(self.gamma, float(self.total_steps))
+            if not np.isfinite(top):
+                raise ValueError(
+                    f"gamma={gamma!r} overflows: lr * gamma**total_steps = "
+                    f"{lr!r} * {gamma!r}**{self.total_steps} is not a finite float"
+                )
 
     def _value(self, t: np.ndarray) -> np.ndarray:
+        if self.lr == 0.0:  # 0 * inf would be NaN; the schedule is identically 0
+            return np.zeros_like(t)
         return self.lr * np.power(self.gamma, t)
 
     def _params(self) -> dict[str, Any]:
-        return {"lr": self.lr, "gamma": self.gamma}
+        out: dict[str, Any] = {"lr": self.lr, "gamma": self.gamma}
+        if self.total_steps is not None:
+            out["total_steps"] = self.total_steps
+        return out
 
 
 class Polynomial(Schedule):
@@ -313,15 +428,34 @@ class Polynomial(Schedule):
         return {"lr": self.lr, "total_steps": self.total_steps, "power": self.power, "end": self.end}
 
 
-class LinearWarmup(Schedule):
-    """Linear warm-up of length W = ``warmup_steps`` in front of another schedule S.
+class Cosine(Schedule):
+    """Cosine annealing without restarts over ``total_steps`` = T (Loshchilov & Hutter 2017, eq. (5)
+    with a single cycle):
 
-    ``prefix=False`` (default, like timm's ``warmup_prefix=False``): for ``t < W``
-    ``lr(t) = warmup_start + (S(W) - warmup_start) * t / W`` and ``lr(t) = S(t)`` after.
-    ``prefix=True``: S starts after the warm-up, ``lr(t) = S(t - W)`` for ``t >= W``,
-    and the warm-up ramps to ``S(0)``; ``total_steps`` grows by W.
-    Goyal et al. 2017, "Accurate, Large Minibatch SGD", §2.2 (gradual warmup).
+    ``lr(t) = eta_min + (lr - eta_min) * (1 + cos(pi * t / T)) / 2`` for ``0 <= t <= T``.
+
+    The closed form of ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=T, eta_min=eta_min)``
+    (``last_epoch == t``) for ``t <= T_max``.
     """
+
+    def __init__(self, lr: float, total_steps: int, eta_min: float = 0.0) -> None:
+        self.lr = _nonneg("lr", lr)
+        self.total_steps = _pos_int("total_steps", total_steps)
+        self.eta_min = _nonneg("eta_min", eta_min)
+        if self.eta_min > self.lr:
+            raise ValueError(f"eta_min={eta_min!r} must be <= lr={lr!r}")
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        return self.eta_min + (self.lr - self.eta_min) * (1 + np.cos(t * math.pi / self.total_steps)) / 2
+
+    def _params(self) -> dict[str, Any]:
+        return {"lr": self.lr, "total_steps": self.total_steps, "eta_min": self.eta_min}
+
+
+class _Warmup(Schedule):
+    """Shared frame of :class:`LinearWarmup` and :class:`ExponentialWarmup`: a ramp of
+    W = ``warmup_steps`` iterations from ``warmup_start`` to the target value in front of a
+    schedule S.  Subclasses define :meth:`_ramp` (the values for ``t < W``)."""
 
     def __init__(
         self, schedule: Schedule, warmup_steps: int, warmup_start: float = 0.0, prefix: bool = False
@@ -330,7 +464,7 @@ class LinearWarmup(Schedule):
             raise ValueError(f"schedule must be a Schedule, got {schedule!r}")
         self.schedule = schedule
         self.warmup_steps = _pos_int("warmup_steps", warmup_steps, allow_zero=True)
-        self.warmup_start = _nonneg("warmup_start", warmup_start)
+        self.warmup_start = self._check_start(warmup_start)
         self.prefix = bool(prefix)
         inner_total = schedule.total_steps
         if inner_total is None:
@@ -343,14 +477,25 @@ class LinearWarmup(Schedule):
                     f"warmup_steps={self.warmup_steps} exceeds the schedule's total_steps={inner_total}"
                 )
             self.total_steps = inner_total
-        self._target = float(schedule._eval(np.asarray(0.0 if self.prefix else float(self.warmup_steps))))
+        with np.errstate(over="ignore", invalid="ignore"):
+            target = float(schedule._eval(np.asarray(0.0 if self.prefix else float(self.warmup_steps))))
+        if not math.isfinite(target):
+            raise ValueError(f"schedule {schedule!r} has a non-finite warm-up target value {target!r}")
+        self._target = target
+
+    @staticmethod
+    def _check_start(value: Any) -> float:
+        return _nonneg("warmup_start", value)
+
+    def _ramp(self, t: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def _value(self, t: np.ndarray) -> np.ndarray:
         w = self.warmup_steps
         out = np.empty_like(t)
         warm = t < w
         if w:
-            out[warm] = self.warmup_start + (self._target - self.warmup_start) * t[warm] / w
+            out[warm] = self._ramp(t[warm])
         rest = ~warm
         out[rest] = self.schedule._eval(t[rest] - w if self.prefix else t[rest])
         return out
@@ -368,6 +513,217 @@ class LinearWarmup(Schedule):
         params = dict(params)
         params["schedule"] = from_config(params["schedule"])
         return cls(**params)
+
+
+class LinearWarmup(_Warmup):
+    """Linear warm-up of length W = ``warmup_steps`` in front of another schedule S.
+
+    ``prefix=False`` (default, like timm's ``warmup_prefix=False``): for ``t < W``
+    ``lr(t) = warmup_start + (S(W) - warmup_start) * t / W`` and ``lr(t) = S(t)`` after.
+    ``prefix=True``: S starts after the warm-up, ``lr(t) = S(t - W)`` for ``t >= W``,
+    and the warm-up ramps to ``S(0)``; ``total_steps`` grows by W.
+    Goyal et al. 2017, "Accurate, Large Minibatch SGD", §2.2 (gradual warmup).
+    With ``prefix=True`` this equals torch's
+    ``SequentialLR([LinearLR(start_factor=warmup_start / S(0), total_iters=W), <S>], milestones=[W])``.
+    """
+
+    def _ramp(self, t: np.ndarray) -> np.ndarray:
+        w = self.warmup_steps
+        return self.warmup_start + (self._target - self.warmup_start) * t / w
+
+
+class ExponentialWarmup(_Warmup):
+    """Exponential (geometric) warm-up of length W = ``warmup_steps`` in front of a schedule S.
+
+    The target is as in :class:`LinearWarmup`: ``S(W)`` (``prefix=False``) or ``S(0)``
+    (``prefix=True``, S then starts after the warm-up and ``total_steps`` grows by W).
+    For ``t < W``::
+
+        lr(t) = warmup_start * (target / warmup_start) ** (t / W)
+
+    i.e. the LR is multiplied by ``gamma = (target / warmup_start) ** (1 / W)`` every step
+    (torch's ``ExponentialLR(gamma)`` started at ``warmup_start``) and reaches the target at
+    ``t = W``; afterwards ``lr(t) = S(t)`` (or ``S(t - W)`` with ``prefix=True``).
+    ``warmup_start`` and the target must be ``> 0`` (a geometric ramp cannot start or end at 0).
+    """
+
+    def __init__(
+        self, schedule: Schedule, warmup_steps: int, warmup_start: float, prefix: bool = False
+    ) -> None:
+        super().__init__(schedule, warmup_steps, warmup_start, prefix)
+        if self.warmup_steps and self._target <= 0:
+            raise ValueError(
+                f"schedule: the warm-up target value must be > 0 for an exponential warm-up, "
+                f"got {self._target!r} from {schedule!r}"
+            )
+
+    @staticmethod
+    def _check_start(value: Any) -> float:
+        return _pos("warmup_start", value)
+
+    def _ramp(self, t: np.ndarray) -> np.ndarray:
+        return self.warmup_start * np.power(self._target / self.warmup_start, t / self.warmup_steps)
+
+
+_WARMUP_KINDS = ("linear", "exponential")
+
+
+def warmup(
+    schedule: Schedule, steps: int, kind: str = "linear", start: float | None = None, prefix: bool = False
+) -> LinearWarmup | ExponentialWarmup:
+    """Put a warm-up of ``steps`` iterations in front of ``schedule``.
+
+    ``kind="linear"`` -> :class:`LinearWarmup` (Goyal et al. 2017 §2.2; ``start`` defaults to 0),
+    ``kind="exponential"`` -> :class:`ExponentialWarmup` (``start > 0`` is required).  ``prefix``
+    as in those classes (``True``: the schedule starts after the warm-up).
+    """
+    if kind not in _WARMUP_KINDS:
+        raise ValueError(f"kind must be one of {_WARMUP_KINDS}, got {kind!r}")
+    if kind == "linear":
+        return LinearWarmup(schedule, steps, 0.0 if start is None else _nonneg("start", start), prefix=prefix)
+    if start is None:
+        raise ValueError("start must be given (> 0) for kind='exponential'")
+    return ExponentialWarmup(schedule, steps, _pos("start", start), prefix=prefix)
+
+
+# --------------------------------------------------------------------------- WSD
+_COOLDOWNS = ("linear", "cosine", "1-sqrt")
+
+
+class WSD(Schedule):
+    """Warmup-stable-decay (WSD): linear warm-up, a long constant phase, a short cooldown.
+
+    MiniCPM (Hu et al. 2024, arXiv 2404.06395, §4) and Hägele et al. 2024 "Scaling Laws and
+    Compute-Optimal Training Beyond Fixed Training Durations" (arXiv 2405.18392, §3: a
+    constant LR plus a short cooldown matches cosine; the 1-sqrt shape is best, ~20 % cooldown).
+    With ``T = total_steps``, ``W = warmup_steps``, ``C = cooldown_steps`` and the cooldown
+    start ``D = T - C``::
+
+        lr(t) = warmup_start + (lr - warmup_start) * t / W      t < W        (warm-up)
+        lr(t) = lr                                              W <= t < D   (stable)
+        lr(t) = end + (lr - end) * f(s),  s = (t - D) / C       D <= t <= T  (cooldown)
+
+    with ``f(s) = 1 - s`` ("linear"), ``0.5 * (1 + cos(pi * s))`` ("cosine") or
+    ``1 - sqrt(s)`` ("1-sqrt"), so ``lr(D) = lr`` and ``lr(T) = end``.  Give exactly one of
+    ``cooldown_steps`` and ``cooldown_frac`` (then ``C = floor(cooldown_frac * T + 0.5)``);
+    ``W + C <= T`` is required.  With ``warmup_start = end = r * lr`` this equals
+    ``transformers.get_wsd_schedule(..., min_lr_ratio=r)``.
+
+    WSD is an *anytime* schedule: one run at the constant LR (:meth:`stable_run`) and short
+    cooldowns branched off its checkpoints (:meth:`branch`) give a finished model at any
+    chosen length, each equal to the WSD schedule of that length.
+    """
+
+    def __init__(
+        self,
+        lr: float,
+        total_steps: int,
+        warmup_steps: int = 0,
+        cooldown_steps: int | None = None,
+        cooldown: str = "linear",
+        warmup_start: float = 0.0,
+        end: float = 0.0,
+        cooldown_frac: float | None = None,
+    ) -> None:
+        self.lr = _pos("lr", lr)
+        self.total_steps = _pos_int("total_steps", total_steps)
+        self.warmup_steps = _pos_int("warmup_steps", warmup_steps, allow_zero=True)
+        if (cooldown_steps is None) == (cooldown_frac is None):
+            raise ValueError(
+                "give exactly one of cooldown_steps and cooldown_frac, "
+                f"got cooldown_steps={cooldown_steps!r}, cooldown_frac={cooldown_frac!r}"
+            )
+        if cooldown_frac is not None:
+            self.cooldown_frac: float | None = _num("cooldown_frac", cooldown_frac)
+            if not 0 < self.cooldown_frac <= 1:
+                raise ValueError(f"cooldown_frac must be in (0, 1], got {cooldown_frac!r}")
+            steps = math.floor(self.cooldown_frac * self.total_steps + 0.5)
+            if steps < 1:
+                raise ValueError(
+                    f"cooldown_frac={cooldown_frac!r} * total_steps={self.total_steps} gives no cooldown step"
+                )
+            self.cooldown_steps = steps
+        else:
+            self.cooldown_frac = None
+            self.cooldown_steps = _pos_int("cooldown_steps", cooldown_steps)
+        if self.warmup_steps + self.cooldown_steps > self.total_steps:
+            which = "cooldown_steps" if cooldown_frac is None else "cooldown_frac"
+            raise ValueError(
+                f"warmup_steps={self.warmup_steps} + cooldown ({which}: {self.cooldown_steps} steps) "
+                f"must be <= total_steps={self.total_steps}"
+            )
+        if cooldown not in _COOLDOWNS:
+            raise ValueError(f"cooldown must be one of {_COOLDOWNS}, got {cooldown!r}")
+        self.cooldown = cooldown
+        self.warmup_start = _nonneg("warmup_start", warmup_start)
+        self.end = _nonneg("end", end)
+        if self.end > self.lr:
+            raise ValueError(f"end={end!r} must be <= lr={lr!r}")
+
+    @property
+    def decay_start(self) -> int:
+        """First iteration of the cooldown, ``D = total_steps - cooldown_steps``."""
+        return self.total_steps - self.cooldown_steps
+
+    def _shape(self, s: np.ndarray) -> np.ndarray:
+        if self.cooldown == "linear":
+            return 1.0 - s
+        if self.cooldown == "cosine":
+            return 0.5 * (1.0 + np.cos(math.pi * s))
+        return 1.0 - np.sqrt(s)
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        w, d, c = self.warmup_steps, self.decay_start, self.cooldown_steps
+        out = np.full_like(t, self.lr)
+        if w:
+            warm = t < w
+            out[warm] = self.warmup_start + (self.lr - self.warmup_start) * t[warm] / w
+        cool = t > d  # at t == d (s = 0) the value is exactly lr, as in the stable phase
+        s = (t[cool] - d) / c
+        out[cool] = self.end + (self.lr - self.end) * self._shape(s)
+        return out
+
+    def branch(self, decay_start: int) -> WSD:
+        """The cooldown branch started at iteration ``decay_start`` of the same constant-LR run.
+
+        Same warm-up, stable LR, cooldown length and shape and ``end``; its
+        ``total_steps = decay_start + cooldown_steps``.  It equals :meth:`stable_run` (and
+        this schedule, if ``decay_start <= self.decay_start``) for ``t <= decay_start`` —
+        so it can be trained from that checkpoint of the constant run.
+        ``decay_start`` must be ``>= warmup_steps``.
+        """
+        d = _pos_int("decay_start", decay_start, allow_zero=True)
+        if d < self.warmup_steps:
+            raise ValueError(f"decay_start={decay_start!r} must be >= warmup_steps={self.warmup_steps}")
+        return WSD(
+            self.lr,
+            d + self.cooldown_steps,
+            warmup_steps=self.warmup_steps,
+            cooldown_steps=self.cooldown_steps,
+            cooldown=self.cooldown,
+            warmup_start=self.warmup_start,
+            end=self.end,
+        )
+
+    def stable_run(self) -> LinearWarmup:
+        """The shared trunk without cooldown: the warm-up then ``lr`` forever (an infinite schedule)."""
+        return LinearWarmup(Constant(self.lr), self.warmup_steps, self.warmup_start)
+
+    def _params(self) -> dict[str, Any]:
+        cool: dict[str, Any] = (
+            {"cooldown_steps": self.cooldown_steps}
+            if self.cooldown_frac is None
+            else {"cooldown_frac": self.cooldown_frac}
+        )
+        return {
+            "lr": self.lr,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            **cool,
+            "cooldown": self.cooldown,
+            "warmup_start": self.warmup_start,
+            "end": self.end,
+        }
 
 
 # --------------------------------------------------------------------------- cyclic
@@ -870,10 +1226,12 @@ class Sequence(Schedule):
     """
 
     def __init__(self, schedules: _SequenceABC[Schedule], milestones: _SequenceABC[int]) -> None:
+        if isinstance(schedules, Schedule) or not isinstance(schedules, Iterable):
+            raise ValueError(f"schedules must be a non-empty list of Schedule objects, got {schedules!r}")
         scheds = list(schedules)
         if not scheds or not all(isinstance(s, Schedule) for s in scheds):
             raise ValueError("schedules must be a non-empty list of Schedule objects")
-        ms = [_pos_int("milestones", m) for m in milestones]
+        ms = _pos_int_list("milestones", milestones)
         if len(ms) != len(scheds) - 1:
             raise ValueError(
                 f"milestones must have len(schedules) - 1 = {len(scheds) - 1} entries, got {len(ms)}"
@@ -928,7 +1286,7 @@ class Scaled(Schedule):
             raise ValueError(f"schedule must be a Schedule, got {schedule!r}")
         self.factor = _nonneg("factor", factor)
         if isinstance(schedule, Scaled):  # flatten
-            self.factor *= schedule.factor
+            self.factor = _nonneg("factor", self.factor * schedule.factor)
             schedule = schedule.schedule
         self.schedule = schedule
         self.total_steps = schedule.total_steps

@@ -413,6 +413,15 @@ BAD = [
     (lambda: S.Sequence([S.OneCycle(0.1, 10), S.Constant(0.2)], [50]), "milestones"),
     (lambda: S.Scaled(S.Constant(0.1), -2), "factor"),
     (lambda: S.from_config({"name": "Nope"}), "name"),
+    (lambda: S.MultiStep(0.1, 5), "milestones"),
+    (lambda: S.Sequence([S.Constant(0.1), S.Constant(0.2)], 5), "milestones"),
+    (lambda: S.Scaled(S.Constant(0.1), float("nan")), "factor"),
+    (lambda: S.Constant(0.1) * float("inf"), "factor"),
+    (lambda: S.Exponential(0.1, 10.0, total_steps=1000), "gamma"),
+    (lambda: S.Exponential(0.1, 10.0)(1000), "t="),
+    (lambda: S.from_config({"name": "no_such_module:X"}), "no_such_module:X"),
+    (lambda: S.from_config({"name": "OneCycel", "max_lr": 0.1, "total_steps": 10}), "did you mean 'OneCycle'"),
+    (lambda: S.from_config({"name": "Constant", "lr": 0.1, "gama": 1}), "gama"),
 ]
 
 
@@ -454,6 +463,15 @@ def all_schedules():
             [S.LinearWarmup(S.Constant(0.1), 1000), S.OneCycle(0.1, 50_000), S.Constant(1e-5)], [5000, 55_000]
         ),
         S.OneCycle(0.1, 100_000) * 0.5,
+        S.Exponential(1e-3, 1.00001, total_steps=100_000),
+        S.Cosine(0.1, 100_000, eta_min=1e-4),
+        S.LinearWarmup(S.Cosine(0.1, 99_000), 1000, 1e-4, prefix=True),
+        S.ExponentialWarmup(S.Cosine(0.1, 99_000), 1000, 1e-5, prefix=True),
+        S.warmup(S.Polynomial(0.1, 100_000), 500, kind="exponential", start=1e-6),
+        S.WSD(0.1, 100_000, 1000, cooldown_steps=20_000, cooldown="1-sqrt", warmup_start=1e-4, end=1e-5),
+        S.WSD(0.1, 100_000, cooldown_frac=0.2, cooldown="cosine"),
+        S.WSD(0.1, 50_000, 500, cooldown_steps=10_000).branch(90_000),
+        S.WSD(0.1, 50_000, 500, cooldown_steps=10_000, warmup_start=1e-3).stable_run(),
     ]
 
 
