@@ -68,7 +68,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/peers.py
 
 import peers  # noqa: E402
 
-from lrkit.train import atomic_write_text  # noqa: E402
+from lrkit.bench import store  # noqa: E402
+from lrkit.bench.store import BenchError  # noqa: E402
+from lrkit.utils import atomic_write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 LRKIT_METHODS = ("robust", "valley", "steepest", "minimum")
@@ -143,31 +145,15 @@ def grid_lrs(task: Task, points: int) -> list[float]:
 # --------------------------------------------------------------------------------------------------
 # Result files: one JSON per unit of work, resumable, never overwritten with another config
 # --------------------------------------------------------------------------------------------------
-class ConfigMismatch(RuntimeError):
-    pass
-
-
-def _canon(x: Any) -> Any:
-    return json.loads(json.dumps(x, sort_keys=True))
-
-
 def cached(path: Path, config: dict[str, Any], compute) -> dict[str, Any]:
-    """Return the stored result at ``path`` if its config equals ``config``; else compute and store."""
-    config = _canon(config)
-    if path.exists():
-        stored = json.loads(path.read_text())
-        if stored.get("config") != config:
-            raise ConfigMismatch(
-                f"{path} exists with a different config; refusing to overwrite it.\n"
-                f"  stored:    {json.dumps(stored.get('config'), sort_keys=True)}\n"
-                f"  requested: {json.dumps(config, sort_keys=True)}\n"
-                f"Delete the file (or the whole --out directory) or choose another --out.")
-        return stored
-    t0 = time.perf_counter()
-    result = compute()
-    record = {"config": config, "result": result, "seconds": time.perf_counter() - t0}
-    atomic_write_text(path, json.dumps(record, indent=1, allow_nan=True))
-    return json.loads(json.dumps(record, allow_nan=True))
+    """The stored ``{"config", "result", "seconds"}`` record at ``path`` if its config equals ``config``,
+    else ``compute()`` it and store it (lrkit's results store: :func:`lrkit.bench.store.cached`)."""
+    def timed() -> dict[str, Any]:
+        t0 = time.perf_counter()
+        result = compute()
+        return {"result": result, "seconds": time.perf_counter() - t0}
+
+    return store.cached(path, config, timed)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -175,7 +161,7 @@ def cached(path: Path, config: dict[str, Any], compute) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 def make_model(task: Task, seed: int) -> nn.Module:
     from lrkit.models import get_model
-    from lrkit.train import seed_everything
+    from lrkit.utils import seed_everything
 
     seed_everything(seed)
     return get_model(task.model)
@@ -263,7 +249,7 @@ def lrkit_suggestions(rt) -> dict[str, dict[str, float]]:
 def lrkit_from_record(result: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Recompute lrkit's suggestions from a stored sweep curve with the installed lrkit (the curve
     holds only finite points: lr_find stops at the first non-finite loss)."""
-    from lrkit.finder import RangeTest
+    from lrkit.suggest import RangeTest
 
     rt = RangeTest(sweep_lr=result["lr"], loss=[math.nan if v is None else v for v in result["loss"]],
                    smoothing=result.get("smoothing", 0.05))
@@ -423,7 +409,7 @@ def run(scale: str = "lite", out: str | Path | None = None, tasks: Sequence[str]
             try:
                 rec = cached(out / tname / f"sweep_{f}.json", scfg,
                              lambda f=f, t=task, b=batches: FINDERS[f](t, b, sc))
-            except ConfigMismatch:
+            except BenchError:
                 raise
             except Exception as e:  # noqa: BLE001 - a foreign finder failing is reported, not fatal
                 notes.append(f"{tname} {f} failed: {type(e).__name__}: {e}")
@@ -440,7 +426,7 @@ def run(scale: str = "lite", out: str | Path | None = None, tasks: Sequence[str]
         task_results[tname] = {"grid_lrs": lrs, "grid_accs": accs, "suggestions": suggestions}
         compute_s += sum(json.loads(p.read_text()).get("seconds", 0.0) for p in (out / tname).glob("*.json"))
         plot_task(tname, task_results[tname], out / f"{tname}.png")
-    from lrkit.finder import ROBUST_BASE
+    from lrkit.suggest import ROBUST_BASE
 
     evals = {k: v for k, v in task_results.items() if TASKS[k].role == "eval"}
     tuning = {k: v for k, v in task_results.items() if TASKS[k].role == "tuning"}
@@ -497,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     try:
         return run(args.scale, args.out, args.tasks, args.finders, threads=args.threads)
-    except ConfigMismatch as e:
+    except BenchError as e:
         sys.exit(f"error: {e}")
 
 

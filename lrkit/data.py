@@ -12,10 +12,9 @@ A folder "has" CIFAR-10 when it is, or contains, the canonical ``cifar-10-batche
 copies are read straight from their pickles and are *not* md5-checked (a lossless copy need not be
 byte-identical to the official archive); their shapes, labels and sizes are checked instead.
 
-Images stay uint8 ``[N, 3, 32, 32]`` tensors in memory. :class:`BatchLoader` gathers a batch, applies
-pad-4 random crop + horizontal flip on the whole batch at once (one ``gather`` on uint8), then
-converts and normalises — far faster than per-image PIL transforms in a ``DataLoader``. Batch ``i`` is
-a pure function of ``(seed, i)``, so a resumed run sees exactly the batches of an uninterrupted one.
+Images stay uint8 ``[N, 3, 32, 32]`` tensors in memory. :class:`BatchLoader` crops and flips a whole
+batch at once (one ``gather`` on uint8), then normalises; batch ``i`` is a pure function of
+``(seed, i)``, so a resumed run sees exactly the batches of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -32,22 +31,12 @@ from typing import Literal
 import numpy as np
 import torch
 
+from .utils import check_choice, check_int
+
 __all__ = [
-    "CIFAR10_CLASSES",
-    "CIFAR10_MD5",
-    "CIFAR10_URL",
-    "Cifar10",
-    "BatchLoader",
-    "Preprocess",
-    "augment_batch",
-    "cifar10_loaders",
-    "default_cache_dir",
-    "find_cifar10",
-    "load_cifar10",
-    "make_preprocess",
-    "stratified_subset",
-    "synthetic_cifar10",
-    "train_val_split",
+    "CIFAR10_CLASSES", "CIFAR10_MD5", "CIFAR10_URL", "Cifar10", "BatchLoader", "Preprocess", "augment_batch",
+    "cifar10_loaders", "default_cache_dir", "find_cifar10", "load_cifar10", "make_preprocess",
+    "stratified_subset", "synthetic_cifar10", "train_val_split",
 ]
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -248,27 +237,27 @@ def synthetic_cifar10(n_train_per_class: int = 50, n_test_per_class: int = 10, *
 # Subsets and splits
 # --------------------------------------------------------------------------------------------------
 def stratified_subset(y: torch.Tensor, n_per_class: int, *, seed: int = 0,
-                      classes: list[int] | None = None) -> torch.Tensor:
+                      classes: list[int] | None = None, name: str = "n_per_class") -> torch.Tensor:
     """Indices of ``n_per_class`` examples of every class (or of ``classes``), chosen with ``seed``.
 
-    The result is sorted, so the subset keeps the data's order.
+    The result is sorted, so the subset keeps the data's order. ``name`` is the argument named in
+    error messages (callers pass their own argument's name).
     """
-    if not isinstance(n_per_class, int) or n_per_class <= 0:
-        raise ValueError(f"n_per_class must be a positive int, got {n_per_class!r}")
+    n_per_class = check_int(name, n_per_class, min=1)
     g = torch.Generator().manual_seed(seed)
     wanted = classes if classes is not None else sorted(torch.unique(y).tolist())
     out = []
     for c in wanted:
         idx = torch.nonzero(y == c).flatten()
         if len(idx) < n_per_class:
-            raise ValueError(f"n_per_class={n_per_class} is larger than class {c}'s {len(idx)} examples")
+            raise ValueError(f"{name}={n_per_class} is larger than class {c}'s {len(idx)} examples")
         out.append(idx[torch.randperm(len(idx), generator=g)[:n_per_class]])
     return torch.cat(out).sort().values
 
 
 def train_val_split(y: torch.Tensor, val_per_class: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Stratified split of ``range(len(y))``: ``val_per_class`` of each class go to validation."""
-    val = stratified_subset(y, val_per_class, seed=seed)
+    val = stratified_subset(y, val_per_class, seed=seed, name="val_per_class")
     mask = torch.ones(len(y), dtype=torch.bool)
     mask[val] = False
     return torch.nonzero(mask).flatten(), val
@@ -371,14 +360,11 @@ class BatchLoader:
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool = True,
                  augment: bool = False, preprocess=None, seed: int = 0, drop_last: bool | None = None,
                  device: str | torch.device | None = None):
-        if not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        check_int("batch_size", batch_size, min=1)
         if x.dtype != torch.uint8 or x.dim() != 4:
             raise ValueError(f"x must be uint8 [N, C, H, W], got {x.dtype} {tuple(x.shape)}")
-        if len(x) != len(y):
-            raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
-        if len(x) == 0:
-            raise ValueError("x is empty")
+        if len(x) != len(y) or len(x) == 0:
+            raise ValueError(f"x and y must be non-empty and of the same length, got {len(x)} and {len(y)}")
         self.drop_last = shuffle if drop_last is None else drop_last
         if self.drop_last and batch_size > len(x):
             raise ValueError(f"batch_size={batch_size} is larger than the {len(x)} examples (drop_last)")
@@ -471,6 +457,14 @@ def cifar10_loaders(
     ``test_per_class`` subsets the test set; ``classes`` keeps only those labels (relabelled
     0..k−1 in the given order). Normalisation statistics come from the training images used.
     """
+    batch_size = check_int("batch_size", batch_size, min=1)
+    eval_batch_size = check_int("eval_batch_size", eval_batch_size, min=1)
+    for name, v in (("n_per_class", n_per_class), ("test_per_class", test_per_class)):
+        if v is not None:
+            check_int(name, v, min=1)
+    val_per_class = check_int("val_per_class", val_per_class, min=0)
+    check_choice("preprocess", preprocess, ("channel", "pixel_mean", "none"))
+    seed = check_int("seed", seed, min=0)
     if data is None:
         data = load_cifar10(data_dir)
     tx, ty, sx, sy = data.train_x, data.train_y, data.test_x, data.test_y
@@ -492,7 +486,7 @@ def cifar10_loaders(
         idx = stratified_subset(ty, n_per_class, seed=seed)
         tx, ty = tx[idx], ty[idx]
     if test_per_class is not None:
-        idx = stratified_subset(sy, test_per_class, seed=seed)
+        idx = stratified_subset(sy, test_per_class, seed=seed, name="test_per_class")
         sx, sy = sx[idx], sy[idx]
     pre = make_preprocess(preprocess, tx)
     if batch_size > len(tx):

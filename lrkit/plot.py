@@ -128,24 +128,22 @@ def plot_schedule(
     return fig
 
 
-# ------------------------------------------------------------------ LR range test (lrkit.finder)
+# ------------------------------------------------------------------ LR range test (lrkit.suggest)
 _SUGGESTION_STYLE = {"steepest": ("tab:red", "v"), "valley": ("tab:green", "o"),
                      "minimum": ("tab:purple", "s"), "robust": ("tab:orange", "D")}
 
 
 def plot_range_test(result: Any, ax: Axes | None = None, suggestions: bool | Sequence[str] = True,
                     skip_start: int | None = None, skip_end: int = 0, raw: bool = True) -> Figure:
-    """Loss against the reference group's LR (log x) for a :class:`lrkit.finder.RangeTest`.
+    """Loss against the reference group's LR (log x) for a :class:`lrkit.suggest.RangeTest`.
 
     Draws the raw losses (faint), the smoothed curve, and — with ``suggestions=True`` or a list of
     method names — each suggestion as a marker on the smoothed curve (the ``'robust'`` one also as
     a shaded interval). ``skip_start``/``skip_end`` drop points at either end (default as in
-    :meth:`~lrkit.finder.RangeTest.suggest`); the y range is clipped so a divergent tail does not
+    :meth:`~lrkit.suggest.RangeTest.suggest`); the y range is clipped so a divergent tail does not
     flatten the interesting part. Returns the Figure.
     """
     import matplotlib.pyplot as plt
-
-    from lrkit.finder import SUGGESTION_METHODS
 
     fig, ax = (plt.subplots(figsize=(7, 4)) if ax is None else (ax.figure, ax))
     n = len(result)
@@ -167,7 +165,7 @@ def plot_range_test(result: Any, ax: Axes | None = None, suggestions: bool | Seq
         pad = 0.08 * max(top - bottom, 1e-12)
         ax.set_ylim(bottom - pad, top + 3 * pad)
     if suggestions and n >= 3:
-        methods = SUGGESTION_METHODS if suggestions is True else tuple(suggestions)
+        methods = result.methods if suggestions is True else tuple(suggestions)
         for m in methods:
             try:
                 s = result.suggest(m, skip_start=skip_start, skip_end=skip_end)
@@ -192,7 +190,7 @@ def plot_range_test(result: Any, ax: Axes | None = None, suggestions: bool | Seq
 
 
 def plot_accuracy_range_test(result: Any, ax: Axes | None = None) -> Figure:
-    """Accuracy against LR (linear x) for a :class:`lrkit.finder.AccuracyRangeTest`, with the
+    """Accuracy against LR (linear x) for a :class:`lrkit.suggest.AccuracyRangeTest`, with the
     smoothed curve and the suggested ``base_lr``/``max_lr`` marked. Returns the Figure."""
     import matplotlib.pyplot as plt
 

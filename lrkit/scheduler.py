@@ -40,7 +40,8 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from lrkit.schedules import Schedule, from_config
+from .schedules import Schedule, from_config
+from .utils import check_float
 
 __all__ = ["ScheduledLR"]
 
@@ -164,11 +165,11 @@ class ScheduledLR(LRScheduler):
                 raise ValueError("multipliers='initial' needs at least one group with lr > 0")
             mults = [lr / top for lr in init_lrs]
         else:
-            mults = [float(m) for m in multipliers]
+            if isinstance(multipliers, (str, bytes)) or not hasattr(multipliers, "__len__"):
+                raise ValueError(f"multipliers must be None, 'initial' or a list of floats, got {multipliers!r}")
+            mults = [check_float(f"multipliers[{k}]", m, min=0.0) for k, m in enumerate(multipliers)]
             if len(mults) != n:
                 raise ValueError(f"multipliers must have one entry per param group ({n}), got {len(mults)}")
-            if any(m < 0 for m in mults):
-                raise ValueError(f"multipliers must be >= 0, got {mults!r}")
         self.multipliers: list[float] = mults
         self._count = 0
         self_ref = weakref.ref(self)

@@ -1,4 +1,4 @@
-"""The one training loop of lrkit, its ``History``, and an SGD with Caffe's semantics.
+"""The one training loop of lrkit and its ``History``.
 
 Everything that trains in lrkit goes through :func:`train_step` (one optimizer step, optionally over
 several micro-batches and with AMP) and :func:`fit` (the loop: schedule, evaluation, history,
@@ -12,199 +12,31 @@ iteration ``t`` is ``schedule(t)`` times the group's multiplier.
 
 from __future__ import annotations
 
-import json
 import os
-import random
-import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-__all__ = [
-    "CaffeSGD",
-    "History",
-    "StepResult",
-    "evaluate",
-    "fit",
-    "get_rng_state",
-    "set_rng_state",
-    "seed_everything",
-    "train_step",
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "make_optimizer",
-    "versions",
-]
+from .utils import (
+    atomic_torch_save,
+    atomic_write_text,
+    check_float,
+    check_int,
+    dumps,
+    get_rng_state,
+    loads,
+    set_rng_state,
+)
+
+__all__ = ["History", "StepResult", "StopTraining", "evaluate", "fit", "model_device", "train_step"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-
-
-# --------------------------------------------------------------------------------------------------
-# Seeding and RNG state
-# --------------------------------------------------------------------------------------------------
-def seed_everything(seed: int) -> None:
-    """Seed python's ``random``, numpy's global RNG and torch (CPU and every CUDA device)."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def get_rng_state() -> dict[str, Any]:
-    """Snapshot of the python, numpy, torch-CPU and (when present) CUDA RNG states."""
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore a snapshot taken by :func:`get_rng_state`."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state:
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# --------------------------------------------------------------------------------------------------
-# Atomic writes (results are written whole or not at all)
-# --------------------------------------------------------------------------------------------------
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-# --------------------------------------------------------------------------------------------------
-# Caffe's SGD
-# --------------------------------------------------------------------------------------------------
-class CaffeSGD(torch.optim.Optimizer):
-    r"""SGD with momentum exactly as Caffe's ``SGDSolver`` computes it.
-
-    For every parameter :math:`w` with gradient :math:`g`, group LR :math:`\eta`, momentum :math:`\mu`,
-    weight decay :math:`\lambda` and the per-parameter multipliers of a Caffe prototxt
-    (``lr_mult``, ``decay_mult``):
-
-    .. math::
-        v \leftarrow \mu v + \eta\,\mathrm{lr\_mult}\,(g + \lambda\,\mathrm{decay\_mult}\,w), \qquad
-        w \leftarrow w - v
-
-    PyTorch's ``SGD`` keeps the LR *outside* the momentum buffer
-    (:math:`b \leftarrow \mu b + g;\ w \leftarrow w - \eta b`); the two agree while the LR is constant
-    and differ as soon as it changes every iteration — which is what cyclical schedules do. Smith's
-    (2017) CLR results were obtained with Caffe's form.
-
-    Each param group may carry ``lr_mult`` and ``decay_mult`` (default 1). Schedulers set the group's
-    ``lr`` (Caffe's ``base_lr`` after its policy), the multipliers stay fixed.
-    """
-
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0,
-                 lr_mult: float = 1.0, decay_mult: float = 1.0):
-        if not lr >= 0:
-            raise ValueError(f"lr must be >= 0, got {lr}")
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, lr_mult=lr_mult,
-                        decay_mult=decay_mult)
-        super().__init__(params, defaults)
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            rate = group["lr"] * group["lr_mult"]
-            decay = group["weight_decay"] * group["decay_mult"]
-            mom = group["momentum"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                if decay != 0:
-                    g = g.add(p, alpha=decay)
-                state = self.state[p]
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = state["momentum_buffer"] = torch.zeros_like(p)
-                buf.mul_(mom).add_(g, alpha=rate)
-                p.sub_(buf)
-        return loss
-
-
-def make_optimizer(config: dict[str, Any], model: nn.Module) -> torch.optim.Optimizer:
-    """An optimizer from plain data: ``{"name": "sgd" | "adamw" | "caffe_sgd", **kwargs}``.
-
-    ``caffe_sgd`` takes ``multipliers=True`` to use the model's per-parameter Caffe lr/decay
-    multipliers (:func:`lrkit.models.multiplier_param_groups`); other keys go to the constructor.
-    """
-    cfg = dict(config)
-    name = cfg.pop("name", None)
-    if name == "caffe_sgd":
-        from .models import multiplier_param_groups
-
-        groups = multiplier_param_groups(model) if cfg.pop("multipliers", False) else model.parameters()
-        return CaffeSGD(groups, **cfg)
-    if name == "sgd":
-        return torch.optim.SGD(model.parameters(), **cfg)
-    if name == "adamw":
-        return torch.optim.AdamW(model.parameters(), **cfg)
-    raise ValueError(f"unknown optimizer {name!r}; choose sgd, adamw or caffe_sgd")
-
-
-def versions() -> dict[str, str]:
-    """Versions of lrkit, torch, numpy and python, and the torch thread count (stored with results)."""
-    import platform
-
-    from . import __version__
-
-    return {"lrkit": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "machine": platform.machine(),
-            "threads": str(torch.get_num_threads())}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -362,11 +194,15 @@ class History:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), allow_nan=True)
+        """Strict JSON (lrkit's convention for non-finite values: :func:`lrkit.utils.dumps`)."""
+        return dumps(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> History:
-        return cls.from_dict(json.loads(text))
+        d = loads(text)
+        if not isinstance(d, dict) or "iteration" not in d:
+            raise ValueError("not an lrkit History document")
+        return cls.from_dict(d)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the history as JSON, atomically."""
@@ -376,9 +212,9 @@ class History:
     def load(cls, path: str | os.PathLike) -> History:
         path = Path(path)
         try:
-            return cls.from_json(path.read_text())
-        except (json.JSONDecodeError, TypeError, KeyError) as e:
-            raise ValueError(f"{path} is not an lrkit History JSON file: {e}") from e
+            return cls.from_json(path.read_bytes())
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            raise ValueError(f"{path} is not a readable lrkit History JSON file: {e}") from None
 
     def final_eval(self) -> dict[str, float] | None:
         return self.evals[-1] if self.evals else None
@@ -397,30 +233,61 @@ class History:
 # --------------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------------
-def _iter_batches(data: Any, start: int) -> Iterator[Batch]:
-    """Batches for iterations ``start, start+1, …``.
+class StopTraining(Exception):
+    """Raised by a :func:`fit` callback to end training after the current step (``fit`` returns the
+    History, with the reason in ``history.meta["stopped"]``). The range test stops this way."""
+
+
+def _iter_batches(data: Any, start: int, needed: int | None = None) -> Iterator[Batch]:
+    """Batches for iterations ``start, start+1, …`` (``needed``: how many the caller will take).
 
     A data source with ``get_batch(i)`` (lrkit's :class:`~lrkit.data.BatchLoader`) is indexed
-    directly, so a resumed run sees exactly the batches an uninterrupted one would. Any other iterable
-    (a torch ``DataLoader``) is cycled epoch after epoch; on resume its first ``start`` batches are
-    skipped, which is exact only if the iterable itself is deterministic.
+    directly, so a resumed run sees exactly the batches an uninterrupted one would. Any other
+    iterable (a list, a torch ``DataLoader``) is cycled, pass after pass; on resume its first ``start``
+    batches are skipped, which is exact only if the iterable itself is deterministic. One
+    ``RuntimeWarning`` says when batches repeat; an empty iterable, or a one-shot iterator that runs
+    out, is a ``ValueError``.
     """
     if hasattr(data, "get_batch"):
         i = start
         while True:
             yield data.get_batch(i)
             i += 1
-    skipped = 0
+    try:
+        n = len(data)
+    except TypeError:
+        n = None
+    if n == 0:
+        raise ValueError("training data yielded no batch (it is empty)")
+    warned = False
+    if n is not None and needed is not None and n < start + needed:
+        warnings.warn(f"data has {n} batches but {start + needed} are needed; it is cycled, so batches repeat",
+                      RuntimeWarning, stacklevel=3)
+        warned = True
+    seen = 0
     while True:
-        empty = True
-        for batch in data:
-            empty = False
-            if skipped < start:
-                skipped += 1
-                continue
-            yield batch
-        if empty:
+        passed = 0
+        it = iter(data)
+        try:
+            for batch in it:
+                passed += 1
+                if seen < start:
+                    seen += 1
+                    continue
+                seen += 1
+                yield batch
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None and it is not data:
+                close()
+        if passed == 0:
+            if seen:
+                raise ValueError(f"data ran out after {seen} batches and yields nothing when iterated again "
+                                 "(a one-shot iterator?); pass a re-iterable such as a list or a DataLoader")
             raise ValueError("training data yielded no batch")
+        if not warned:
+            warnings.warn("data ran out; it is cycled, so batches repeat", RuntimeWarning, stacklevel=3)
+            warned = True
 
 
 def _group_values(optimizer: torch.optim.Optimizer) -> tuple[list[float], list[float | None]]:
@@ -488,36 +355,41 @@ def fit(
             checkpoint, model, optimizer, scheduler, scaler, History and RNG states are restored and
             training continues where it stopped — with lrkit's ``BatchLoader`` the result is the
             same History as an uninterrupted run (wall times aside).
-        callbacks: ``f(iteration, history)`` called after every step.
+        callbacks: ``f(iteration, history)`` called after every step; one may raise
+            :class:`StopTraining` to end training there (``history.meta['stopped']`` says why).
+        AMP-skipped steps (the GradScaler found inf/NaN gradients) are listed in
+            ``history.meta['skipped']``; a :class:`~lrkit.scheduler.ScheduledLR` does not advance on them.
 
     Returns:
         The :class:`History`.
     """
     loss_fn = loss_fn or nn.functional.cross_entropy
+    spe = _steps_per_epoch(train_data)
+    accumulation_steps = check_int("accumulation_steps", accumulation_steps, min=1)
+    if iterations is None:
+        if epochs is None:
+            raise ValueError("iterations: give iterations or epochs")
+        if spe is None:
+            raise ValueError("epochs needs train_data with a length; give iterations instead")
+        epochs = check_float("epochs", epochs, min=0, min_open=True)
+        iterations = max(1, int(round(epochs * spe / accumulation_steps)))
+    iterations = check_int("iterations", iterations, min=1)
+    if eval_every is not None:
+        eval_every = check_int("eval_every", eval_every, min=1)
+    if checkpoint_every is not None:
+        checkpoint_every = check_int("checkpoint_every", checkpoint_every, min=1)
+        if checkpoint is None:
+            raise ValueError("checkpoint_every needs a checkpoint path")
+    if scheduler is not None and schedule is not None:
+        raise ValueError("schedule: give a schedule or a scheduler, not both")
     dev = torch.device(device) if device is not None else model_device(model)
     if device is not None:
         model.to(dev)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    spe = _steps_per_epoch(train_data)
-    if accumulation_steps < 1 or int(accumulation_steps) != accumulation_steps:
-        raise ValueError(f"accumulation_steps must be a positive int, got {accumulation_steps!r}")
-    if iterations is None:
-        if epochs is None:
-            raise ValueError("give iterations or epochs")
-        if spe is None:
-            raise ValueError("epochs needs train_data with a length; give iterations instead")
-        iterations = int(round(epochs * spe / accumulation_steps))
-    if iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {iterations}")
-    if eval_every is not None and eval_every < 1:
-        raise ValueError(f"eval_every must be >= 1, got {eval_every}")
-    if checkpoint_every is not None and checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
-    if checkpoint_every is not None and checkpoint is None:
-        raise ValueError("checkpoint_every needs a checkpoint path")
 
-    if scheduler is None and schedule is not None:
+    own_scheduler = scheduler is None and schedule is not None
+    if own_scheduler:
         from .scheduler import ScheduledLR
 
         scheduler = ScheduledLR(optimizer, schedule, momentum=momentum)
@@ -548,13 +420,13 @@ def fit(
             "history": history.to_dict(),
             "rng": get_rng_state(),
         }
-        _atomic_torch_save(state, ckpt_path)
+        atomic_torch_save(state, ckpt_path)
 
     from tqdm.auto import tqdm
 
     bar = tqdm(total=iterations, initial=start, desc=desc, disable=not progress, leave=False,
                mininterval=0.5)
-    batches = _iter_batches(train_data, start * accumulation_steps)
+    batches = _iter_batches(train_data, start * accumulation_steps, (iterations - start) * accumulation_steps)
     pending: list[torch.Tensor] = []
     t0 = time.perf_counter() - elapsed0
 
@@ -576,6 +448,8 @@ def fit(
             history.momentum.append(moms)
             pending.append(res.loss)
             history.wall.append(time.perf_counter() - t0)
+            if res.skipped:  # the GradScaler skipped optimizer.step() (inf/NaN gradients)
+                history.meta.setdefault("skipped", []).append(it)
             done = it + 1
             if eval_data is not None and ((eval_every and done % eval_every == 0) or done == iterations):
                 flush()
@@ -586,8 +460,12 @@ def fit(
                 bar.set_postfix(acc=f"{ev['acc']:.3f}", loss=f"{ev['loss']:.3f}")
             if callbacks:
                 flush()  # callbacks see the complete history
-                for cb in callbacks:
-                    cb(it, history)
+                try:
+                    for cb in callbacks:
+                        cb(it, history)
+                except StopTraining as stop:
+                    history.meta["stopped"] = str(stop) or "stopped by a callback"
+                    break
             if ckpt_path is not None and checkpoint_every and done % checkpoint_every == 0:
                 flush()
                 save_ckpt(done, time.perf_counter() - t0)
@@ -595,8 +473,11 @@ def fit(
     finally:
         flush()
         bar.close()
+        batches.close()
+        if own_scheduler:
+            scheduler.close()
     if ckpt_path is not None:
-        save_ckpt(iterations, time.perf_counter() - t0)
+        save_ckpt(len(history), time.perf_counter() - t0)
     return history
 
 

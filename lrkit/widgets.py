@@ -1,4 +1,4 @@
-"""Interactive explorers for the notebooks, and small helpers the notebooks share.
+"""Interactive explorers for the notebooks (what notebooks share that is not a widget: :mod:`lrkit.nbtools`).
 
 Every explorer is a class with
 
@@ -11,26 +11,18 @@ Every explorer is a class with
 Explorers: :class:`GradientDescentExplorer` (notebook 01), :class:`RangeTestExplorer` (02),
 :class:`CyclicExplorer` (03), :class:`SGDRExplorer` (04), :class:`OneCycleExplorer` (05),
 :class:`DiscriminativeExplorer` (06).
-
-Helpers: :class:`Recorder` writes a notebook's key results to a JSON file (what the papermill tests
-assert on), :func:`run_schedules` trains one model per schedule (the comparison experiments),
-:func:`plot_gradient_descent` / :func:`plot_accuracy_curves` draw the notebooks' figures.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
-from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import toy
-from .plot import plot_accuracy_curves, plot_gradient_descent, plot_lr_regimes  # noqa: F401 (re-exported)
+from .plot import plot_gradient_descent, plot_range_test, plot_schedule
 from .schedules import CosineWarmRestarts, Cyclic, OneCycle, Schedule
+from .suggest import SUGGESTION_METHODS, RangeTest
 
 __all__ = [
     "Explorer",
@@ -41,114 +33,7 @@ __all__ = [
     "SGDRExplorer",
     "OneCycleExplorer",
     "DiscriminativeExplorer",
-    "Recorder",
-    "to_jsonable",
-    "run_schedules",
-    "plot_gradient_descent",
-    "plot_lr_regimes",
-    "plot_accuracy_curves",
-    "data_available",
 ]
-
-
-# --------------------------------------------------------------------------------------------------
-# Results recording
-# --------------------------------------------------------------------------------------------------
-def to_jsonable(x: Any) -> Any:
-    """Plain JSON types for numpy scalars/arrays, tuples, dataclass-like objects; NaN/inf -> None."""
-    if isinstance(x, Mapping):
-        return {str(k): to_jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [to_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return to_jsonable(x.tolist())
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        x = float(x)
-        return x if math.isfinite(x) else None
-    if x is None or isinstance(x, str):
-        return x
-    if hasattr(x, "to_dict"):
-        return to_jsonable(x.to_dict())
-    if hasattr(x, "__float__"):
-        return to_jsonable(float(x))
-    return str(x)
-
-
-class Recorder:
-    """Collects a notebook's key results and writes them to ``path`` as JSON after every call.
-
-    ``rec = Recorder(RESULTS_PATH)``; ``rec("suggested_lr", 0.01)``. With ``path=None`` the values are
-    only kept in ``rec.data`` (interactive use). The file is replaced atomically.
-    """
-
-    def __init__(self, path: str | os.PathLike | None = None, **meta: Any) -> None:
-        import sys
-
-        self.path = Path(path) if path else None
-        # sys.prefix shows which environment the kernel ran in (the runner checks it is its own)
-        self.data: dict[str, Any] = {"meta": to_jsonable({**meta, "python_prefix": sys.prefix})}
-        self._write()
-
-    def __call__(self, name: str, value: Any) -> Any:
-        self.data[str(name)] = to_jsonable(value)
-        self._write()
-        return value
-
-    record = __call__
-
-    def _write(self) -> None:
-        if self.path is None:
-            return
-        from .train import atomic_write_text
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path, json.dumps(self.data, indent=1, allow_nan=False))
-
-
-def data_available(data_dir: str | os.PathLike | None = None) -> bool:
-    """True if CIFAR-10 can be found locally (``data_dir``, ``LRKIT_DATA_DIR`` or the cache)."""
-    from .data import DataNotFoundError, find_cifar10
-
-    try:
-        find_cifar10(data_dir, download=False)
-    except DataNotFoundError:
-        return False
-    return True
-
-
-# --------------------------------------------------------------------------------------------------
-# Experiments shared by the notebooks
-# --------------------------------------------------------------------------------------------------
-def run_schedules(make_model: Callable[[], Any], make_optimizer: Callable[[Any, float], Any],
-                  train: Any, schedules: Mapping[str, Schedule], *, iterations: int,
-                  eval_data: Any = None, eval_every: int | None = None, seed: int = 0,
-                  momentum: Any = None, callbacks: Mapping[str, Any] | None = None,
-                  progress: bool = False) -> dict[str, Any]:
-    """Train a fresh ``make_model()`` for every schedule (same seed, same batches) and return
-    ``{name: lrkit.train.History}``.
-
-    ``make_optimizer(model, lr0)`` builds the optimizer; the schedule then drives every group's LR
-    through :func:`lrkit.train.fit` (``momentum`` is passed on; ``"auto"`` cycles the momentum of
-    the schedules that define a momentum schedule and leaves it alone for the others).
-    ``callbacks`` maps a run name to extra ``fit`` callbacks.
-    """
-    from .train import fit, seed_everything
-
-    out = {}
-    for name, sched in schedules.items():
-        seed_everything(seed)
-        model = make_model()
-        opt = make_optimizer(model, float(sched(0)))
-        n = iterations if sched.total_steps is None else min(iterations, sched.total_steps)
-        mom = None if (momentum == "auto" and sched.momentum_schedule() is None) else momentum
-        out[name] = fit(model, opt, train, iterations=n, schedule=sched, momentum=mom,
-                        eval_data=eval_data, eval_every=eval_every, progress=progress, desc=name,
-                        callbacks=list((callbacks or {}).get(name, ())))
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -307,7 +192,7 @@ class GradientDescentExplorer(Explorer):
 # 02 — the LR range test
 # --------------------------------------------------------------------------------------------------
 class RangeTestExplorer(Explorer):
-    """Re-read a :class:`lrkit.finder.RangeTest` with other smoothing / skipped ends.
+    """Re-read a :class:`lrkit.suggest.RangeTest` with other smoothing / skipped ends.
 
     Sliders: ``smoothing`` (EMA weight of the newest loss, log scale), ``skip_start`` and
     ``skip_end`` (points dropped at either end). The raw losses are re-smoothed, every suggestion is
@@ -338,8 +223,6 @@ class RangeTestExplorer(Explorer):
 
     def resmoothed(self, smoothing: float) -> Any:
         """A copy of the result whose smoothed curve uses ``smoothing``."""
-        from .finder import RangeTest
-
         r = self.result
         return RangeTest(sweep_lr=r.sweep_lr, loss=r.loss, lr=r.lr, train_loss=r.train_loss,
                          loss_kind=r.loss_kind, mode=r.mode, smoothing=float(smoothing),
@@ -347,9 +230,6 @@ class RangeTestExplorer(Explorer):
                          stopped_early=r.stopped_early, reason=r.reason, config=r.config)
 
     def compute(self, smoothing: float, skip_start: int, skip_end: int) -> dict[str, Any]:
-        from .finder import SUGGESTION_METHODS
-        from .plot import plot_range_test
-
         r = self.resmoothed(smoothing)
         sugg, intervals, errors = {}, {}, {}
         for m in SUGGESTION_METHODS:
@@ -391,8 +271,6 @@ class ScheduleExplorer(Explorer):
         return {}
 
     def compute(self, **values: Any) -> dict[str, Any]:
-        from .plot import plot_schedule
-
         sched = self.build(**values)
         n = int(values["total_steps"])
         t = np.arange(n, dtype=np.float64)

@@ -53,7 +53,7 @@ def test_cached_resumes_and_refuses_another_config(bench, tmp_path):
     r2 = bench.cached(p, {"a": 1}, lambda: calls.append(1) or {"v": 3})
     assert calls == [1] and r1["result"] == r2["result"] == {"v": 2}
     before = p.read_text()
-    with pytest.raises(bench.ConfigMismatch, match="different config"):
+    with pytest.raises(bench.BenchError, match="another configuration"):
         bench.cached(p, {"a": 2}, lambda: {"v": 4})
     assert p.read_text() == before
 

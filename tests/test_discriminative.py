@@ -252,7 +252,7 @@ def test_frozen_groups_bit_identical_train_bn_false(opt_name):
     elif opt_name == "adamw":
         opt = torch.optim.AdamW(pg, lr=0.1)
     else:
-        from lrkit.train import CaffeSGD
+        from lrkit.optim import CaffeSGD
 
         opt = CaffeSGD(pg, lr=0.1, momentum=0.9, weight_decay=5e-3)
     _train_steps(model, opt, 2)  # momentum buffers / Adam moments exist for every group now

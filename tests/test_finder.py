@@ -26,7 +26,7 @@ from lrkit.finder import (  # noqa: E402
     ema_smooth,
     lr_find,
 )
-from lrkit.train import get_rng_state  # noqa: E402
+from lrkit.utils import get_rng_state  # noqa: E402
 
 # sweeps longer than the synthetic data cycle it on purpose (tested explicitly below)
 pytestmark = pytest.mark.filterwarnings("ignore:data has .* batches:RuntimeWarning")

@@ -9,13 +9,15 @@ from torch import nn
 from lrkit import data as D
 from lrkit import models as M
 from lrkit import schedules as S
+from lrkit import optim as O
 from lrkit import train as T
+from lrkit import utils as U
 
 
 # ---------------------------------------------------------------- Caffe's SGD
 def test_caffe_sgd_matches_hand_computed_two_steps():
     w = nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
-    opt = T.CaffeSGD([{"params": [w], "lr_mult": 2.0, "decay_mult": 3.0}], lr=0.1, momentum=0.9,
+    opt = O.CaffeSGD([{"params": [w], "lr_mult": 2.0, "decay_mult": 3.0}], lr=0.1, momentum=0.9,
                      weight_decay=0.01)
     g1, g2 = torch.tensor([0.5, 0.25], dtype=torch.float64), torch.tensor([-1.0, 2.0], dtype=torch.float64)
     # step 1 at lr 0.1, step 2 at lr 0.05 (the LR changes: Caffe's and PyTorch's forms differ)
@@ -37,9 +39,9 @@ def test_caffe_sgd_matches_hand_computed_two_steps():
 def test_caffe_sgd_bad_input():
     p = [nn.Parameter(torch.zeros(1))]
     with pytest.raises(ValueError, match="momentum"):
-        T.CaffeSGD(p, lr=0.1, momentum=1.5)
+        O.CaffeSGD(p, lr=0.1, momentum=1.5)
     with pytest.raises(ValueError, match="lr"):
-        T.CaffeSGD(p, lr=-1)
+        O.CaffeSGD(p, lr=-1)
 
 
 # ---------------------------------------------------------------- train_step
@@ -65,7 +67,7 @@ def _setup(synthetic, seed=0, model="caffe_cifar10_full"):
     torch.manual_seed(seed)
     L = D.cifar10_loaders(synthetic, batch_size=32, eval_batch_size=100, augment=True, seed=seed)
     m = M.get_model(model)
-    opt = T.CaffeSGD(M.multiplier_param_groups(m), lr=0.001, momentum=0.9, weight_decay=0.004)
+    opt = O.CaffeSGD(M.multiplier_param_groups(m), lr=0.001, momentum=0.9, weight_decay=0.004)
     return L, m, opt
 
 
@@ -167,10 +169,10 @@ def test_rng_state_round_trip():
 
     import numpy as np
 
-    T.seed_everything(3)
-    s = T.get_rng_state()
+    U.seed_everything(3)
+    s = U.get_rng_state()
     a = (random.random(), np.random.rand(), torch.rand(1).item())
-    T.set_rng_state(s)
+    U.set_rng_state(s)
     assert a == (random.random(), np.random.rand(), torch.rand(1).item())
     with pytest.raises(ValueError, match="seed"):
-        T.seed_everything(-1)
+        U.seed_everything(-1)

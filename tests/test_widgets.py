@@ -10,16 +10,16 @@ import ipywidgets as W
 import numpy as np
 import pytest
 
-from lrkit.finder import RangeTest
+from lrkit.nbtools import Recorder
+from lrkit.suggest import RangeTest
+from lrkit.utils import jsonable, loads
 from lrkit.widgets import (
     CyclicExplorer,
     DiscriminativeExplorer,
     GradientDescentExplorer,
     OneCycleExplorer,
     RangeTestExplorer,
-    Recorder,
     SGDRExplorer,
-    to_jsonable,
 )
 
 
@@ -51,7 +51,7 @@ FACTORIES = {
 
 def _fingerprint(res) -> str:
     data = {k: v for k, v in res["data"].items() if k != "table"}
-    return json.dumps(to_jsonable(data), sort_keys=True)
+    return json.dumps(jsonable(data), sort_keys=True)
 
 
 def _new_value(w):
@@ -162,7 +162,8 @@ def test_recorder_writes_json(tmp_path):
     rec = Recorder(p, notebook="x", smoke=True)
     rec("a", np.float32(1.5))
     rec("b", {"x": np.arange(3), "nan": float("nan")})
-    got = json.loads(p.read_text())
+    got = json.loads(p.read_text())  # strict JSON; lrkit's one convention tags non-finite floats
     assert got == {"meta": {"notebook": "x", "smoke": True, "python_prefix": sys.prefix}, "a": 1.5,
-                   "b": {"x": [0, 1, 2], "nan": None}}
+                   "b": {"x": [0, 1, 2], "nan": {"__float__": "nan"}}}
+    assert np.isnan(loads(p.read_text())["b"]["nan"])
     assert Recorder(None)("c", 1) == 1

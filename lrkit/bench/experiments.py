@@ -8,82 +8,20 @@ is detected rather than silently mixed with old results.
 
 Scaling: ``lite`` and ``smoke`` multiply every iteration count, step size and milestone of the
 paper's protocol by one stated factor (rounded, at least 1). The exception is ``discriminative``
-(:mod:`lrkit.bench.transfer`): a protocol of its own (pre-train, then fine-tune) with its own
-``custom_run``, ``smoke`` and ``lite`` scales and no ``paper`` scale.
+(:mod:`lrkit.bench.transfer`): a protocol of its own (pre-train, then fine-tune; the shared part in
+its ``prepare``), ``smoke`` and ``lite`` scales and no ``paper`` scale.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import schedules as S
+from ..utils import did_you_mean
+from .spec import SCALES, Experiment, RunSpec
+from .transfer import NO_PAPER_SCALE, build_runs, check_transfer, prepare_transfer
 
 __all__ = ["EXPERIMENTS", "SCALES", "Experiment", "RunSpec", "get_experiment"]
-
-SCALES = ("smoke", "lite", "paper")
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One training run of an experiment (plain data; see module docstring)."""
-
-    name: str
-    model: str
-    optimizer: dict[str, Any]
-    schedule: dict[str, Any]
-    iterations: int
-    batch_size: int
-    eval_every: int
-    momentum: Any = None                # None | "auto" | a schedule config
-    preprocess: str = "channel"
-    augment: bool = True
-    n_per_class: int | None = None      # training images per class (None: all)
-    test_per_class: int | None = None   # test images per class (None: all 1,000)
-    kind: str = "train"                 # "train" | "accuracy_range_test"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
-
-    def build_schedule(self) -> S.Schedule:
-        return S.from_config(self.schedule)
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """An experiment: its runs at each scale (``build(scale, factor)``), its reference and defaults.
-
-    ``unavailable`` maps a scale the experiment does not have to the reason (asking for it is a
-    ``ValueError`` saying so). ``custom_run``, when given, trains the runs instead of
-    :func:`lrkit.bench.runner.run_one` (an experiment with its own protocol, e.g. pre-training and
-    fine-tuning); it is called as ``custom_run(runs, experiment=, scale=, folder=, data=, seeds=,
-    device=, progress=)`` and returns the result dicts, in the runner's format and layout.
-    """
-
-    name: str
-    title: str
-    reference: str
-    description: str
-    factors: dict[str, float]
-    build: Callable[[str, float], list[RunSpec]]
-    seeds: dict[str, int] = field(default_factory=lambda: {"smoke": 1, "lite": 1, "paper": 1})
-    unavailable: dict[str, str] = field(default_factory=dict)
-    custom_run: Callable[..., list[dict[str, Any]]] | None = None
-
-    def runs(self, scale: str) -> list[RunSpec]:
-        if scale not in SCALES:
-            raise ValueError(f"unknown scale {scale!r}; choose one of {SCALES}")
-        if scale in self.unavailable:
-            raise ValueError(f"{self.name} has no {scale} scale: {self.unavailable[scale]}")
-        return self.build(scale, self.factors.get(scale, 1.0))
-
 
 def _n(x: float) -> int:
     return max(1, int(round(x)))
@@ -194,19 +132,8 @@ def _onecycle(scale: str, f: float) -> list[RunSpec]:
 # --------------------------------------------------------------------------------------------------
 # Discriminative fine-tuning (ULMFiT's recipe) on a CIFAR-10 transfer task: lrkit.bench.transfer
 # --------------------------------------------------------------------------------------------------
-NO_PAPER_SCALE_DISCRIMINATIVE = "ULMFiT's numbers are on text; use lite"
-
-
 def _discriminative(scale: str, f: float) -> list[RunSpec]:
-    from .transfer import build_runs  # imported when used: the experiment's module needs torch
-
     return build_runs(scale)
-
-
-def _discriminative_run(runs: list[RunSpec], **kwargs: Any) -> list[dict[str, Any]]:
-    from .transfer import run_transfer
-
-    return run_transfer(runs, **kwargs)
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -234,13 +161,14 @@ EXPERIMENTS: dict[str, Experiment] = {
                    "scratch / frozen / full / discriminative (LR ÷2.6 per group) / gradual (+ unfreezing, STLR), "
                    "LRs from the range test; ImageNet ResNet-18 arms with LRKIT_RESNET18_WEIGHTS.",
                    {}, _discriminative, seeds={"smoke": 2, "lite": 3},
-                   unavailable={"paper": NO_PAPER_SCALE_DISCRIMINATIVE},
-                   custom_run=_discriminative_run),
+                   unavailable={"paper": NO_PAPER_SCALE}, prepare=prepare_transfer,
+                   check=check_transfer),
     ]
 }
 
 
 def get_experiment(name: str) -> Experiment:
     if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}")
+        raise ValueError(f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}"
+                         + did_you_mean(name, EXPERIMENTS))
     return EXPERIMENTS[name]

@@ -13,7 +13,7 @@ import numpy as np
 
 from .experiments import EXPERIMENTS, SCALES, get_experiment
 from .references import reference
-from .runner import load_results
+from .store import load_results
 
 __all__ = ["first_reaching", "report", "summarise"]
 

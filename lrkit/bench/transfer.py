@@ -37,11 +37,13 @@ Files, in the runner's layout (:mod:`lrkit.bench.runner`), under ``<out>/discrim
     <arm>-seed<k>.json                 one finished run: the runner's result format, plus the arm's layer
                                        groups, per-group peak LRs, unfreezing events and chosen LR
     backbone-fastnet-animals.pt/.json  the pre-trained backbone (state dict) and its config + diagnostics
-    range-tests.json                   the chosen LRs, each with the config it was measured under
+    range-test-<arm>.json              the chosen LR of each range test, with the config it was measured under
 
-Finished runs are skipped when rerun; the backbone and the LRs are reused when their config matches
-and are an error (never overwritten) when it does not. A killed run restarts from its beginning (runs
-are short). The standalone script ``benchmarks/discriminative_experiment.py`` wraps this module.
+The backbone and the range tests are the experiment's ``prepare`` (:func:`prepare_transfer`); each arm
+and seed is then one unit of the runner's loop (:func:`train_arm`). Finished runs are skipped when
+rerun; the backbone and the LRs are reused when their config matches and are an error (never
+overwritten) when it does not (:func:`lrkit.bench.store.cached`). A killed run restarts from its
+beginning (runs are short). ``benchmarks/discriminative_experiment.py`` wraps this module.
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-import json
 import math
 import os
 import time
@@ -64,13 +65,15 @@ from .. import models as M
 from ..discriminative import ULMFIT_FACTOR, GradualUnfreezing, layer_groups
 from ..scheduler import ScheduledLR
 from ..schedules import OneCycle, SlantedTriangular
-from ..train import atomic_write_bytes, atomic_write_text, fit, seed_everything
-from .experiments import NO_PAPER_SCALE_DISCRIMINATIVE as NO_PAPER_SCALE
-from .experiments import RunSpec
-from .runner import BenchError, load_result, result_record
+from ..train import fit
+from ..utils import atomic_write_bytes, seed_everything
+from .spec import RunSpec
+from .store import BenchError, cached, result_record
 
 __all__ = ["ANIMALS", "ARMS", "IN1K_ARMS", "NO_PAPER_SCALE", "TRANSFER_SCALES", "VEHICLES", "WEIGHTS_ENV",
-           "build_runs", "run_transfer"]
+           "build_runs", "check_transfer", "prepare_transfer", "train_arm"]
+
+NO_PAPER_SCALE = "ULMFiT's numbers are on text; use lite"
 
 ANIMALS = (2, 3, 4, 5, 6, 7)   # pre-training classes: bird, cat, deer, dog, frog, horse
 VEHICLES = (0, 1, 8, 9)        # fine-tuning classes: airplane, automobile, ship, truck
@@ -92,8 +95,7 @@ EVALS_PER_RUN = 5
 _N_GROUPS = {"fastnet": 5, "resnet18": 6}  # lrkit's layer-group presets (stem … head)
 
 BACKBONE_FILE = "backbone-fastnet-animals"
-LRS_FILE = "range-tests.json"
-LRS_FORMAT = "lrkit-bench-range-tests-1"
+LRS_PREFIX = "range-test-"
 
 
 def log(msg: str) -> None:
@@ -237,11 +239,12 @@ def _weights_id(source: str) -> str:
 
 
 class _Shared:
-    """What the arms share — backbones and range-test LRs — computed once, cached in the folder."""
+    """What the arms share — backbones and range-test LRs — computed once, cached in the folder
+    (:func:`lrkit.bench.store.cached`)."""
 
-    def __init__(self, folder: Path, scale: str, data, device, weights: str | None, progress: bool):
-        self.folder, self.scale, self.data, self.device = folder, scale, data, device
-        self.weights, self.progress = weights, progress
+    def __init__(self, ctx: Any, weights: str | None):
+        self.folder, self.scale, self.data, self.device = ctx.folder, ctx.scale, ctx.data, ctx.device
+        self.weights, self.progress = weights, ctx.progress
         self._backbones: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
 
     # ---------------------------------------------------------------------------------- backbones
@@ -253,27 +256,16 @@ class _Shared:
             self._backbones[kind] = self._pretrained_fastnet() if kind == "fastnet_animals" else self._imagenet()
         return self._backbones[kind]
 
-    def _pretrained_fastnet(self) -> tuple[nn.Module, dict[str, Any]]:
+    def _pretrain(self, config: dict[str, Any], pt: Path) -> dict[str, Any]:
+        """Pre-train FastNet on the animal classes; write its state dict to ``pt``; return its description."""
         from ..data import cifar10_loaders
 
-        config = {**pretrain_config(self.scale), "data": _data_kind(self.data)}
-        pt, meta_path = self.folder / f"{BACKBONE_FILE}.pt", self.folder / f"{BACKBONE_FILE}.json"
-        model = M.fastnet(len(ANIMALS))
-        if meta_path.exists():
-            meta = _read_json(meta_path)
-            if meta.get("config") != config:
-                raise BenchError(f"{meta_path} was pre-trained with another configuration ({meta.get('config')}); "
-                                 "use another --out (it is never overwritten)")
-            if pt.exists():
-                model.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True))
-                log(f"pre-trained backbone: reused {pt}")
-                return model, config
-        seed_everything(0)
+        seed_everything(0)  # seeded before the model is built: the backbone no longer depends on what ran before
+        model = M.fastnet(len(ANIMALS)).to(self.device)
         ld = cifar10_loaders(self.data, classes=list(ANIMALS), batch_size=config["batch_size"],
                              n_per_class=config["n_per_class"], test_per_class=config["test_per_class"], seed=0,
                              device=self.device)
         t = time.perf_counter()
-        model.to(self.device)
         opt = _sgd(model.parameters())
         chosen = _suggest_lr(model, ld.train, opt, config["finder"]["num_iter"], self.device)
         hist = fit(model, opt, ld.train, iterations=config["iterations"],
@@ -287,8 +279,17 @@ class _Shared:
         buf = io.BytesIO()
         torch.save(model.state_dict(), buf)
         atomic_write_bytes(pt, buf.getvalue())  # the state dict first, its description (= "done") last
-        atomic_write_text(meta_path, json.dumps({"config": config, "lr": chosen, "final": ev, "seconds": seconds,
-                                                 "data_source": self.data.source}, indent=1))
+        return {"lr": chosen, "final": ev, "seconds": seconds, "data_source": self.data.source}
+
+    def _pretrained_fastnet(self) -> tuple[nn.Module, dict[str, Any]]:
+        config = {**pretrain_config(self.scale), "data": _data_kind(self.data)}
+        pt, meta_path = self.folder / f"{BACKBONE_FILE}.pt", self.folder / f"{BACKBONE_FILE}.json"
+        cached(meta_path, config, lambda: self._pretrain(config, pt), made="pre-trained with")
+        if not pt.exists():  # the weights file is git-ignored: rebuilt from the stored configuration
+            log(f"{pt} is missing: pre-training again from the configuration in {meta_path}")
+            self._pretrain(config, pt)
+        model = M.fastnet(len(ANIMALS))
+        model.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True))
         return model, config
 
     def _imagenet(self) -> tuple[nn.Module, dict[str, Any]]:
@@ -301,52 +302,63 @@ class _Shared:
 
     # ---------------------------------------------------------------------------------- LRs
     def lr(self, spec: RunSpec) -> dict[str, Any]:
-        """The chosen LR of ``spec``'s range test: reused from the folder if measured under the same config."""
+        """The chosen LR of ``spec``'s range test (``range-test-<key>.json``), measured once."""
         key = spec.extra["lr"]["range_test"]
         backbone, identity = self.backbone(spec.extra["backbone"])
         config = {"range_test": key, "finder": {k: v for k, v in spec.extra["lr"].items() if k != "range_test"},
                   "model": spec.model, "backbone": identity, "optimizer": SGD, "batch_size": spec.batch_size,
                   "n_per_class": spec.n_per_class, "test_per_class": spec.test_per_class,
                   "data": _data_kind(self.data)}
-        path = self.folder / LRS_FILE
-        table = _read_json(path) if path.exists() else {"format": LRS_FORMAT, "lrs": {}}
-        if table.get("format") != LRS_FORMAT:
-            raise BenchError(f"{path} is not an lrkit range-test file (format {table.get('format')!r})")
-        if key in table["lrs"]:
-            if table["lrs"][key]["config"] != config:
-                raise BenchError(f"{path}: the range test {key!r} was measured under another configuration; "
-                                 "use another --out (it is never overwritten)")
-            return table["lrs"][key]
-        seed_everything(0)
-        ld = _vehicle_loaders(self.data, spec, 0, self.device)
-        model, _, opt = _arm_model(spec, backbone, 0, 1.0, self.device)
-        t = time.perf_counter()
-        entry = {**_suggest_lr(model, ld.train, opt, config["finder"]["num_iter"], self.device),
-                 "seconds": time.perf_counter() - t, "config": config}
-        log(f"  range test {key:>22}: lr={entry['lr']:.3g} [{entry['low']:.3g}, {entry['high']:.3g}] "
-            f"({entry['method']}, {entry['seconds']:.0f} s)")
-        table["lrs"][key] = entry
-        atomic_write_text(path, json.dumps(table, indent=1))
-        return entry
+
+        def measure() -> dict[str, Any]:
+            seed_everything(0)
+            ld = _vehicle_loaders(self.data, spec, 0, self.device)
+            model, _, opt = _arm_model(spec, backbone, 0, 1.0, self.device)
+            t = time.perf_counter()
+            entry = {**_suggest_lr(model, ld.train, opt, config["finder"]["num_iter"], self.device),
+                     "seconds": time.perf_counter() - t}
+            log(f"  range test {key:>22}: lr={entry['lr']:.3g} [{entry['low']:.3g}, {entry['high']:.3g}] "
+                f"({entry['method']}, {entry['seconds']:.0f} s)")
+            return entry
+
+        return cached(self.folder / f"{LRS_PREFIX}{key}.json", config, measure, made="measured under")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise BenchError(f"{path} is unreadable or corrupt ({e}); move it away or choose another --out") from e
+def check_transfer() -> str | None:
+    """The ImageNet weights named by ``WEIGHTS_ENV`` (None: unset); a file that does not exist is an error."""
+    weights = os.environ.get(WEIGHTS_ENV) or None
+    if weights is not None and weights != "download" and not os.path.isfile(weights):
+        raise BenchError(f"{WEIGHTS_ENV}={weights}: no such file (give a state dict of torchvision's resnet18, "
+                         "or 'download')")
+    return weights
 
 
 # --------------------------------------------------------------------------------------------------
-# One arm, one seed
+# The experiment: what the arms share (prepare), then one arm, one seed (train_arm)
 # --------------------------------------------------------------------------------------------------
-def _train_arm(spec: RunSpec, seed: int, shared: _Shared, *, experiment: str, scale: str) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    chosen = shared.lr(spec)
+def prepare_transfer(runs: list[RunSpec], ctx: Any) -> list[RunSpec]:
+    """Pre-train the backbone and measure every arm's range test (each cached in the folder), before
+    any arm trains; return the runs that can train here (the ImageNet arms need ``WEIGHTS_ENV``)."""
+    weights = check_transfer()
+    plan = [r for r in runs if not (r.extra.get("requires") == WEIGHTS_ENV and weights is None)]
+    if len(plan) < len(runs):
+        log(f"skipping the ImageNet ResNet-18 arms ({', '.join(r.name for r in runs if r not in plan)}): "
+            f"set {WEIGHTS_ENV} to a state-dict file of torchvision's resnet18, or to 'download'")
+    shared = _Shared(ctx, weights)
+    for spec in plan:
+        shared.lr(spec)
+    ctx.extras["transfer"] = shared
+    return plan
+
+
+def train_arm(spec: RunSpec, seed: int, ctx: Any, started: float) -> dict[str, Any]:
+    """Train one arm with one seed (the runner's trainer for ``kind="transfer"``)."""
+    shared = ctx.extras.get("transfer") or _Shared(ctx, check_transfer())
+    chosen = {k: v for k, v in shared.lr(spec).items() if k != "config"}
     backbone, identity = shared.backbone(spec.extra["backbone"])
-    base, dev = spec.extra["arm"], shared.device
+    base, dev = spec.extra["arm"], ctx.device
     seed_everything(seed)
-    ld = _vehicle_loaders(shared.data, spec, seed, dev)
+    ld = _vehicle_loaders(ctx.data, spec, seed, dev)
     model, groups, opt = _arm_model(spec, backbone, seed, chosen["lr"], dev)
     scheduler = ScheduledLR(opt, spec.build_schedule() * chosen["lr"], multipliers="initial")
     callbacks = []
@@ -356,61 +368,15 @@ def _train_arm(spec: RunSpec, seed: int, shared: _Shared, *, experiment: str, sc
                              f"{_N_GROUPS[spec.model]}")
         callbacks.append(GradualUnfreezing(groups, every=spec.extra["unfreeze_every"]))
     hist = fit(model, opt, ld.train, iterations=spec.iterations, scheduler=scheduler, eval_data=ld.test,
-               eval_every=spec.eval_every, callbacks=callbacks, device=dev, progress=shared.progress,
-               desc=f"{experiment}/{spec.name}")
+               eval_every=spec.eval_every, callbacks=callbacks, device=dev, progress=ctx.progress,
+               desc=f"{ctx.experiment}/{spec.name}")
     return {
-        **result_record(spec, seed, experiment=experiment, scale=scale, hist=hist, data=shared.data, device=dev,
-                        started=t0),
+        **result_record(spec, seed, experiment=ctx.experiment, scale=ctx.scale, hist=hist, data=ctx.data, device=dev,
+                        started=started),
         # the arm's specifics
         "groups": groups.names,
         "group_lrs": [max(col) for col in zip(*hist.lr, strict=True)],  # peak LR of each group
         "unfreeze_events": callbacks[0].events if callbacks else None,
-        "chosen_lr": {k: v for k, v in chosen.items() if k != "config"},
+        "chosen_lr": chosen,
         "backbone": identity,
     }
-
-
-# --------------------------------------------------------------------------------------------------
-# The experiment
-# --------------------------------------------------------------------------------------------------
-def run_transfer(runs: list[RunSpec], *, experiment: str, scale: str, folder: Path, data, seeds: int,
-                 device: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
-    """Train ``runs`` (arms of :func:`build_runs`) for seeds 0 … ``seeds``-1; the runner's custom run.
-
-    ``folder`` is ``<out>/discriminative/<scale>`` (its manifest already checked). Finished results are
-    read, not retrained; every existing result is checked against its config before anything trains.
-    """
-    weights = os.environ.get(WEIGHTS_ENV) or None
-    if weights is not None and weights != "download" and not os.path.isfile(weights):
-        raise BenchError(f"{WEIGHTS_ENV}={weights}: no such file (give a state dict of torchvision's resnet18, "
-                         "or 'download')")
-    plan = [r for r in runs if not (r.extra.get("requires") == WEIGHTS_ENV and weights is None)]
-    if len(plan) < len(runs):
-        log(f"skipping the ImageNet ResNet-18 arms ({', '.join(r.name for r in runs if r not in plan)}): "
-            f"set {WEIGHTS_ENV} to a state-dict file of torchvision's resnet18, or to 'download'")
-    done: dict[tuple[str, int], dict[str, Any]] = {}
-    for spec in plan:
-        for seed in range(seeds):
-            path = folder / f"{spec.name}-seed{seed}.json"
-            if path.exists():
-                res = load_result(path)
-                if res["config"] != spec.to_dict():
-                    raise BenchError(f"{path} was produced by another configuration; not overwriting it "
-                                     "(use another --out)")
-                done[spec.name, seed] = res
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    shared = _Shared(folder, scale, data, dev, weights, progress)
-    results = []
-    for spec in plan:
-        for seed in range(seeds):
-            res = done.get((spec.name, seed))
-            if res is None:
-                res = _train_arm(spec, seed, shared, experiment=experiment, scale=scale)
-                atomic_write_text(folder / f"{spec.name}-seed{seed}.json", json.dumps(res, default=float))
-                status = f"{res['train_seconds'] or 0:.0f} s"
-            else:
-                status = "done already"
-            log(f"{experiment}/{scale}/{spec.name} seed {seed}: {spec.iterations} it, "
-                f"test acc {100 * res['final']['acc']:.2f} %, {status}")
-            results.append(res)
-    return results

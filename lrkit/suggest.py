@@ -1,0 +1,484 @@
+"""What a range test measured, and the LRs it suggests — pure numpy, no torch.
+
+- :func:`ema_smooth` — the bias-corrected EMA every loss curve is read through.
+- :data:`RULES` — the point rules as a ``{name: rule}`` table; every rule has one signature,
+  ``rule(lrs, smoothed) -> index`` (the window's LRs and smoothed losses; the index of the point it
+  reads). ``'minimum'`` reads the lowest point and suggests a tenth of its LR (:data:`LR_FACTOR`).
+- :class:`RangeTest` — a loss-vs-LR sweep (:func:`lrkit.finder.lr_find` makes one; build one from
+  arrays for experiments), its suggestions (:meth:`RangeTest.suggest`, ``'robust'`` with an
+  interval), plot and JSON.
+- :func:`clr_bounds` and :class:`AccuracyRangeTest` — Smith's accuracy test and its CLR bounds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .utils import atomic_write_text, check_choice, check_float, check_int, dumps, loads, read_json
+
+__all__ = [
+    "AccuracyRangeTest",
+    "LR_FACTOR",
+    "POINT_METHODS",
+    "ROBUST_BASE",
+    "RULES",
+    "RangeTest",
+    "SUGGESTION_METHODS",
+    "Suggestion",
+    "clr_bounds",
+    "ema_smooth",
+]
+
+# --------------------------------------------------------------------------------------------------
+# Smoothing and the point rules
+# --------------------------------------------------------------------------------------------------
+def ema_smooth(values: Sequence[float] | np.ndarray, smoothing: float = 0.05) -> np.ndarray:
+    r"""Bias-corrected exponential moving average, as fastai smooths its LR-finder loss.
+
+    With :math:`\beta = 1 - \text{smoothing}`:
+    :math:`a_i = \beta a_{i-1} + (1-\beta) x_i,\ a_{-1} = 0`, and
+    :math:`s_i = a_i / (1 - \beta^{i+1})`. ``smoothing`` is the weight of the newest value:
+    0.05 (β = 0.95, the default here and torch-lr-finder's), fastai uses β = 0.98 (smoothing=0.02);
+    ``smoothing=1`` returns the values unchanged.
+    """
+    if not 0 < smoothing <= 1:
+        raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}")
+    x = np.asarray(values, dtype=np.float64)
+    beta = 1.0 - smoothing
+    out = np.empty_like(x)
+    avg = 0.0
+    for i, v in enumerate(x):
+        avg = beta * avg + (1.0 - beta) * v
+        out[i] = avg / (1.0 - beta ** (i + 1))
+    return out
+
+
+def steepest(lrs: np.ndarray, y: np.ndarray) -> int:
+    """The most negative d y / d log10(lr) (central differences on the actual, possibly uneven grid)."""
+    return int(np.nanargmin(np.gradient(y, np.log10(lrs))))
+
+
+def _valley_bounds(y: np.ndarray) -> tuple[int, int]:
+    """First and last index of the longest strictly decreasing subsequence of ``y`` (the "valley").
+
+    Ties between equally long valleys go to the one that ends first.
+    """
+    n = len(y)
+    lds = np.ones(n, dtype=np.int64)
+    prev = np.full(n, -1, dtype=np.int64)
+    for i in range(1, n):
+        cand = np.where(y[:i] > y[i], lds[:i], 0)
+        j = int(np.argmax(cand))
+        if cand[j] > 0:
+            lds[i] = cand[j] + 1
+            prev[i] = j
+    end = int(np.argmax(lds))
+    start = end
+    while prev[start] >= 0:
+        start = int(prev[start])
+    return start, end
+
+
+def valley(lrs: np.ndarray, y: np.ndarray) -> int:
+    """fastai's rule: half way (by index) along the longest strictly decreasing stretch."""
+    start, end = _valley_bounds(y)
+    return start + (end - start) // 2
+
+
+def minimum(lrs: np.ndarray, y: np.ndarray) -> int:
+    """The lowest point (its LR is divided by :data:`LR_FACTOR` ``['minimum']``)."""
+    return int(np.argmin(y))
+
+
+Rule = Callable[[np.ndarray, np.ndarray], int]
+#: the point rules: ``rule(lrs, smoothed) -> index`` of the point whose LR (÷ LR_FACTOR) is suggested
+RULES: dict[str, Rule] = {"steepest": steepest, "valley": valley, "minimum": minimum}
+#: what a rule's point LR is divided by
+LR_FACTOR: dict[str, float] = {"steepest": 1.0, "valley": 1.0, "minimum": 10.0}
+POINT_METHODS = tuple(RULES)
+SUGGESTION_METHODS = (*POINT_METHODS, "robust")
+#: the point rule that ``suggest("robust")`` bootstraps, chosen on held-out tasks (see RangeTest.suggest)
+ROBUST_BASE = "minimum"
+
+
+def _centered_mean(x: np.ndarray, half: int) -> np.ndarray:
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    n = len(x)
+    lo = np.clip(np.arange(n) - half, 0, n)
+    hi = np.clip(np.arange(n) + half + 1, 0, n)
+    return (c[hi] - c[lo]) / (hi - lo)
+
+
+@dataclass
+class Suggestion:
+    """A suggested LR. ``low``/``high`` bound an uncertainty interval (equal to ``lr`` for the point
+    rules); ``index`` is the sweep point it was read from (None if it is not one point)."""
+
+    lr: float
+    low: float
+    high: float
+    method: str
+    index: int | None = None
+
+    def __float__(self) -> float:
+        return float(self.lr)
+
+
+# --------------------------------------------------------------------------------------------------
+# RangeTest
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class RangeTest:
+    """Result of :func:`lr_find`: one point per accepted optimizer step.
+
+    Attributes:
+        sweep_lr: ``[n]`` LR of the reference group (the group with the largest initial LR), the
+            x-axis of every suggestion and plot.
+        loss: ``[n]`` raw recorded loss (training loss, or validation loss in validation mode).
+        smoothed: ``[n]`` :func:`ema_smooth` of ``loss`` with ``smoothing``.
+        lr: ``[n, groups]`` LR of every param group at every point.
+        train_loss: ``[n]`` raw training loss (equal to ``loss`` unless ``loss_kind == 'val'``).
+        stopped_early / reason: whether and why the sweep ended before ``num_iter`` points
+            (``'completed'``, ``'diverged'``, ``'non-finite loss …'``, ``'too many AMP-skipped steps'``).
+        skipped_steps: optimizer steps the GradScaler skipped (not recorded, LR not advanced).
+
+    Build one directly from arrays for experiments: ``RangeTest(sweep_lr=lrs, loss=losses)``.
+    """
+
+    sweep_lr: np.ndarray
+    loss: np.ndarray
+    smoothed: np.ndarray | None = None
+    lr: np.ndarray | None = None
+    train_loss: np.ndarray | None = None
+    loss_kind: str = "train"
+    mode: str = "exp"
+    smoothing: float = 0.05
+    ref_group: int = 0
+    stopped_early: bool = False
+    reason: str = "completed"
+    skipped_steps: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
+    #: the methods :meth:`suggest` knows (what :meth:`suggestions` and the plot show)
+    methods = SUGGESTION_METHODS
+
+    def __post_init__(self) -> None:
+        self.sweep_lr = np.asarray(self.sweep_lr, dtype=np.float64).reshape(-1)
+        self.loss = np.asarray(self.loss, dtype=np.float64).reshape(-1)
+        if self.sweep_lr.shape != self.loss.shape:
+            raise ValueError(f"sweep_lr {self.sweep_lr.shape} and loss {self.loss.shape} differ in length")
+        if self.smoothed is None:
+            self.smoothed = ema_smooth(self.loss, self.smoothing) if len(self.loss) else self.loss.copy()
+        self.smoothed = np.asarray(self.smoothed, dtype=np.float64).reshape(-1)
+        if self.lr is None:
+            self.lr = self.sweep_lr[:, None].copy()
+        self.lr = np.asarray(self.lr, dtype=np.float64).reshape(len(self.sweep_lr), -1)
+        if self.train_loss is None:
+            self.train_loss = self.loss.copy()
+        self.train_loss = np.asarray(self.train_loss, dtype=np.float64).reshape(-1)
+
+    def __len__(self) -> int:
+        return len(self.sweep_lr)
+
+    # -------------------------------------------------------------------------------- suggestions
+    def _default_skip_start(self) -> int:
+        return len(self) // 10
+
+    def _window(self, skip_start: int | None, skip_end: int) -> tuple[int, int]:
+        skip_start = self._default_skip_start() if skip_start is None else check_int("skip_start", skip_start, min=0)
+        skip_end = check_int("skip_end", skip_end, min=0)
+        lo, hi = skip_start, len(self) - skip_end
+        keep = np.arange(lo, max(lo, hi))
+        keep = keep[(self.sweep_lr[keep] > 0) & np.isfinite(self.smoothed[keep])]
+        if len(keep) < 3:
+            raise ValueError(f"need at least 3 points with lr > 0 to suggest an LR, have {len(keep)} "
+                             f"(len={len(self)}, skip_start={skip_start}, skip_end={skip_end})")
+        if np.any(np.diff(keep) != 1):
+            raise ValueError("the recorded curve has gaps (non-finite values) inside the window")
+        return int(keep[0]), int(keep[-1]) + 1
+
+    def suggest(self, method: str = "valley", *, skip_start: int | None = None, skip_end: int = 0,
+                n_boot: int = 200, ci: float = 0.9, seed: int = 0, base: str | None = None) -> Suggestion:
+        """Suggest an LR from the reference group's sweep (``sweep_lr``).
+
+        All rules look at the smoothed loss on points ``skip_start … len - skip_end`` (default
+        ``skip_start``: the first 10 % of the points, ``len // 10`` — the early, flat and still
+        EMA-dominated part of the curve; fastai skips the same share):
+
+        - ``'steepest'``: the LR where d(smoothed loss)/d(log10 lr) is most negative — the gradient
+          is taken against log10 of the LR (``numpy.gradient`` on the actual, possibly uneven grid),
+          not against the point index.
+        - ``'valley'``: fastai's rule — the longest valley is the longest strictly decreasing
+          subsequence of the smoothed loss; the suggestion is the point half way (by index, i.e. the
+          geometric middle of an exponential sweep) between its first and last point.
+        - ``'minimum'``: the LR of the lowest smoothed loss divided by 10 (clamped to the sweep).
+        - ``'robust'``: lrkit's rule with an uncertainty interval: one of the point rules above
+          (``base``, default :data:`ROBUST_BASE`) applied to ``n_boot`` resampled curves. The trend
+          of the raw loss is a centred running mean (half-width ``round(0.25 / smoothing)`` points);
+          each replicate adds the residuals back to the trend with a random sign per block of
+          ``round(n ** (1/3))`` consecutive points (a block *wild* bootstrap, seeded by ``seed``),
+          is re-smoothed with the same EMA, and the base rule is applied to it. Flipping signs in
+          place — rather than moving blocks around — keeps the noise where it was measured: the
+          loss is far noisier near divergence than on the flat start, and residuals moved from the
+          divergent end into the flat start would fake dips there. ``lr`` is the median of the
+          replicates' LRs (in log space), ``low``/``high`` their central ``ci`` interval.
+          Deterministic for a fixed ``seed``; the global RNGs are not touched.
+
+          Why ``'minimum'`` is the default base: of the three point rules, bootstrapped, it had the
+          lowest mean regret on three held-out CIFAR-10 tasks (tasks that are *not* the ones the
+          suggestion-quality benchmark reports, though one shares its sweep with an evaluation task;
+          see ``benchmarks/bench_suggestion_quality.py`` and BENCHMARKS.md §3). The median over
+          replicates makes the noisiest rule — one argmin — stable,
+          and the interval says how far the noise alone can move it.
+        """
+        check_choice("method", method, SUGGESTION_METHODS)
+        if base is not None and method != "robust":
+            raise ValueError(f"base only applies to method='robust', not {method!r}")
+        lo, hi = self._window(skip_start, skip_end)
+        if method == "robust":
+            return self._robust(lo, hi, n_boot=n_boot, ci=ci, seed=seed, base=base or ROBUST_BASE)
+        i = lo + RULES[method](self.sweep_lr[lo:hi], self.smoothed[lo:hi])
+        lr = self._rule_lr(method, i, lo, hi)
+        return Suggestion(lr=lr, low=lr, high=lr, method=method, index=i)
+
+    def _rule_lr(self, method: str, i: int, lo: int, hi: int) -> float:
+        """The LR rule ``method`` suggests from point ``i`` (÷ its LR_FACTOR, clamped to the window)."""
+        return float(np.clip(self.sweep_lr[i] / LR_FACTOR[method], self.sweep_lr[lo], self.sweep_lr[hi - 1]))
+
+    def _robust(self, lo: int, hi: int, *, n_boot: int, ci: float, seed: int, base: str) -> Suggestion:
+        check_choice("base", base, POINT_METHODS)
+        n_boot = check_int("n_boot", n_boot, min=1)
+        ci = check_float("ci", ci, min=0, max=1, min_open=True, max_open=True)
+        seed = check_int("seed", seed, min=0)
+        finite = np.isfinite(self.loss)
+        n = int(np.argmin(finite)) if not finite.all() else len(self.loss)
+        hi = min(hi, n)
+        raw = self.loss[:n]
+        half = max(1, round(0.25 / self.smoothing))
+        trend = _centered_mean(raw, half)
+        resid = raw - trend
+        block = max(1, round(n ** (1 / 3)))
+        n_blocks = -(-n // block)
+        rng = np.random.default_rng(seed)
+        lrs = self.sweep_lr[lo:hi]
+        rule = RULES[base]
+        estimates = np.empty(n_boot)
+        for b in range(n_boot):
+            signs = np.repeat(rng.choice([-1.0, 1.0], size=n_blocks), block)[:n]
+            ys = ema_smooth(trend + signs * resid, self.smoothing)[lo:hi]
+            estimates[b] = math.log10(self._rule_lr(base, lo + rule(lrs, ys), lo, hi))
+        q = (1 - ci) / 2
+        mid, low, high = np.quantile(estimates, [0.5, q, 1 - q])
+        return Suggestion(lr=float(10 ** mid), low=float(10 ** low), high=float(10 ** high),
+                          method="robust", index=None)
+
+    def suggestions(self, **kwargs) -> dict[str, Suggestion]:
+        """Every method of :data:`SUGGESTION_METHODS`, as ``{method: Suggestion}``."""
+        return {m: self.suggest(m, **kwargs) for m in SUGGESTION_METHODS}
+
+    # ------------------------------------------------------------------------------- plot / json
+    def plot(self, ax=None, suggestions: bool | Sequence[str] = True, skip_start: int | None = None,
+             skip_end: int = 0, raw: bool = True):
+        """Loss against LR (log x): raw points, smoothed curve, the suggestions marked.
+
+        Returns the matplotlib Figure. See :func:`lrkit.plot.plot_range_test`.
+        """
+        from .plot import plot_range_test
+
+        return plot_range_test(self, ax=ax, suggestions=suggestions, skip_start=skip_start,
+                               skip_end=skip_end, raw=raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "lrkit-range-test-1",
+            "sweep_lr": self.sweep_lr, "loss": self.loss, "smoothed": self.smoothed, "lr": self.lr,
+            "train_loss": self.train_loss, "loss_kind": self.loss_kind, "mode": self.mode,
+            "smoothing": self.smoothing, "ref_group": self.ref_group,
+            "stopped_early": self.stopped_early, "reason": self.reason,
+            "skipped_steps": self.skipped_steps, "config": self.config,
+        }
+
+    def to_json(self) -> str:
+        """Strict JSON (lrkit's convention for non-finite values: :func:`lrkit.utils.dumps`)."""
+        return dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RangeTest:
+        return cls._from_doc(loads(text))
+
+    @classmethod
+    def _from_doc(cls, d: Any) -> RangeTest:
+        if not isinstance(d, dict) or d.pop("format", None) != "lrkit-range-test-1":
+            raise ValueError("not an lrkit RangeTest JSON document")
+        try:
+            lr = np.asarray(d.pop("lr"), dtype=np.float64).reshape(len(d["sweep_lr"]), -1)
+            return cls(lr=lr, **d)
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"not an lrkit RangeTest JSON document ({type(e).__name__}: {e})") from None
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` to ``path``, atomically."""
+        return atomic_write_text(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> RangeTest:
+        """Read a file written by :meth:`save`; a missing or corrupt file is a ``ValueError`` naming it."""
+        doc = read_json(path, "range-test file")
+        try:
+            return cls._from_doc(doc)
+        except ValueError as e:
+            raise ValueError(f"range-test file {path}: {e}") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Smith's accuracy-based range test
+# --------------------------------------------------------------------------------------------------
+def _centered_mean_window(a: np.ndarray, window: int) -> np.ndarray:
+    if window <= 1 or len(a) == 0:
+        return a.astype(np.float64).copy()
+    return _centered_mean(a.astype(np.float64), window // 2)
+
+
+def clr_bounds(lr: np.ndarray, acc: np.ndarray, *, smooth_window: int = 3, base_frac: float = 0.1,
+               top_frac: float = 0.9, drop_frac: float = 0.1, min_rise: float = 0.02,
+               ) -> tuple[float | None, float | None, str, np.ndarray]:
+    """Smith's CLR bounds from an accuracy-vs-LR curve; returns ``(base_lr, max_lr, note, smoothed)``.
+
+    The rule, on ``a`` = accuracy smoothed by a centred running mean of ``smooth_window`` points
+    (windows shrink at the ends), with ``a0 = a[0]`` (the accuracy before training, ≈ chance) and
+    ``rise = max(a) - a0``:
+
+    1. if ``rise < min_rise`` there is no suggestion (``None, None``; the note says why);
+    2. ``base`` = the first point with ``a ≥ a0 + base_frac · rise`` — where accuracy starts to rise;
+    3. from ``base`` on, follow the running maximum of ``a`` until ``a`` falls more than
+       ``drop_frac · rise`` below it (the curve turns ragged or falls); call that running maximum
+       ``peak`` (the global maximum if it never falls that far);
+    4. ``max`` = the first point in ``[base, peak]`` with ``a ≥ a0 + top_frac · (a[peak] - a0)`` —
+       where the rise slows down before the peak.
+
+    ``base_lr``/``max_lr`` are the LRs of those points.
+    """
+    lr = np.asarray(lr, dtype=np.float64)
+    acc = np.asarray(acc, dtype=np.float64)
+    if lr.shape != acc.shape or len(lr) < 2:
+        raise ValueError("lr and acc must be 1-D arrays of the same length >= 2")
+    for name, v in (("base_frac", base_frac), ("top_frac", top_frac), ("drop_frac", drop_frac)):
+        if not 0 < v <= 1:
+            raise ValueError(f"{name} must be in (0, 1], got {v!r}")
+    a = _centered_mean_window(acc, int(smooth_window))
+    a0 = a[0]
+    rise = float(np.max(a) - a0)
+    if not rise >= min_rise:
+        return (None, None, f"accuracy rose by only {rise:.3g} < min_rise={min_rise:g}: widen the LR "
+                "range or train longer", a)
+    b = int(np.argmax(a >= a0 + base_frac * rise))
+    peak = b
+    for i in range(b + 1, len(a)):
+        if a[i] > a[peak]:
+            peak = i
+        elif a[peak] - a[i] > drop_frac * rise:
+            break
+    seg = a[b:peak + 1]
+    m = b + int(np.argmax(seg >= a0 + top_frac * (a[peak] - a0)))
+    note = "rise stopped before the end of the range" if peak < len(a) - 1 else \
+        "accuracy still rising at end_lr: max_lr may be larger"
+    return float(lr[b]), float(lr[m]), note, a
+
+
+@dataclass
+class AccuracyRangeTest:
+    """Result of :func:`accuracy_range_test`: one point per evaluation.
+
+    Attributes:
+        lr: reference-group LR of the last step before each evaluation (``start_lr`` for the
+            evaluation before training, iteration 0).
+        acc / loss: evaluation accuracy and loss; ``iteration``: optimizer steps done.
+        smoothed_acc: the curve :func:`clr_bounds` reads (see there for the rule).
+        base_lr / max_lr: the suggested CLR bounds (None if accuracy never rose enough); ``note``
+            explains edge cases.
+        step_lr / step_loss: reference-group LR and training loss of every step.
+    """
+
+    lr: np.ndarray
+    acc: np.ndarray
+    loss: np.ndarray | None = None
+    iteration: np.ndarray | None = None
+    step_lr: np.ndarray | None = None
+    step_loss: np.ndarray | None = None
+    smoothed_acc: np.ndarray | None = None
+    base_lr: float | None = None
+    max_lr: float | None = None
+    note: str = ""
+    rule: dict[str, float] = field(default_factory=lambda: {
+        "smooth_window": 3, "base_frac": 0.1, "top_frac": 0.9, "drop_frac": 0.1, "min_rise": 0.02})
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.lr = np.asarray(self.lr, dtype=np.float64).reshape(-1)
+        self.acc = np.asarray(self.acc, dtype=np.float64).reshape(-1)
+        n = len(self.lr)
+        self.loss = np.full(n, np.nan) if self.loss is None else np.asarray(self.loss, dtype=np.float64)
+        self.iteration = (np.arange(n) if self.iteration is None
+                          else np.asarray(self.iteration, dtype=np.int64))
+        self.step_lr = np.asarray([] if self.step_lr is None else self.step_lr, dtype=np.float64)
+        self.step_loss = np.asarray([] if self.step_loss is None else self.step_loss, dtype=np.float64)
+        if self.smoothed_acc is None and n >= 2:
+            self.base_lr, self.max_lr, self.note, self.smoothed_acc = clr_bounds(
+                self.lr, self.acc, **self.rule)
+        self.smoothed_acc = np.asarray(self.acc if self.smoothed_acc is None else self.smoothed_acc,
+                                       dtype=np.float64)
+
+    @classmethod
+    def from_history(cls, history: Any, first: dict[str, float], *, ref: int = 0, start_lr: float = 0.0,
+                     rule: dict[str, float] | None = None, config: dict[str, Any] | None = None
+                     ) -> AccuracyRangeTest:
+        """The test read off a training run: ``history`` (a :class:`lrkit.train.History` whose LR rose
+        linearly) and ``first``, the evaluation before its first step (at ``start_lr``). Each point's
+        LR is the reference group's (``ref``) LR of the last step before that evaluation."""
+        evals = history.evals
+        kw = {} if rule is None else {"rule": rule}
+        return cls(lr=np.array([float(start_lr)] + [history.lr[e["iteration"] - 1][ref] for e in evals]),
+                   acc=np.array([first["acc"]] + [e["acc"] for e in evals]),
+                   loss=np.array([first["loss"]] + [e["loss"] for e in evals]),
+                   iteration=np.array([0] + [e["iteration"] for e in evals]),
+                   step_lr=np.array([row[ref] for row in history.lr]), step_loss=np.array(history.train_loss),
+                   config=config or {}, **kw)
+
+    def suggest(self, **rule) -> tuple[float | None, float | None]:
+        """``(base_lr, max_lr)``; keyword arguments override the rule's parameters (:func:`clr_bounds`)."""
+        base, top, _, _ = clr_bounds(self.lr, self.acc, **{**self.rule, **rule})
+        return base, top
+
+    def plot(self, ax=None):
+        """Accuracy against LR (linear x), the smoothed curve and the suggested bounds."""
+        from .plot import plot_accuracy_range_test
+
+        return plot_accuracy_range_test(self, ax=ax)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": "lrkit-accuracy-range-test-1", "lr": self.lr, "acc": self.acc,
+                "loss": self.loss, "iteration": self.iteration, "step_lr": self.step_lr,
+                "step_loss": self.step_loss, "smoothed_acc": self.smoothed_acc,
+                "base_lr": self.base_lr, "max_lr": self.max_lr, "note": self.note,
+                "rule": self.rule, "config": self.config}
+
+    def to_json(self) -> str:
+        """Strict JSON (lrkit's convention for non-finite values: :func:`lrkit.utils.dumps`)."""
+        return dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> AccuracyRangeTest:
+        d = loads(text)
+        if not isinstance(d, dict) or d.pop("format", None) != "lrkit-accuracy-range-test-1":
+            raise ValueError("not an lrkit AccuracyRangeTest JSON document")
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise ValueError(f"not an lrkit AccuracyRangeTest JSON document ({e})") from None
+
+
