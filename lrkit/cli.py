@@ -9,26 +9,40 @@
 
 Every command takes ``--data-dir`` (else ``LRKIT_DATA_DIR``, else the cache, else a download) where
 it needs CIFAR-10, and ``--device`` (default: CUDA when available, else CPU).
+
+Errors: a bad argument, missing or corrupt data, or an unusable benchmark folder is reported as one
+line on stderr, ``lrkit <command>: <message>``, with exit status 2 (argparse's status for usage
+errors); an interruption exits with 130. Arguments are checked before CIFAR-10 is loaded. Anything
+else that escapes is a bug in lrkit and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main"]
+from .cliargs import (
+    _at_least_2,
+    _check_out_dir,
+    _choice,
+    _device,
+    _device_arg,
+    _nonneg_float,
+    _nonneg_int,
+    _one_line,
+    _Parser,
+    _positive_float,
+    _positive_int,
+)
 
+__all__ = ["build_parser", "main"]
 
-def _device(name: str | None) -> str:
-    import torch
-
-    if name:
-        return name
-    return "cuda" if torch.cuda.is_available() else "cpu"
+#: CIFAR-10's images per class (train, test): bounds for the per-class sizes, checked before loading
+TRAIN_PER_CLASS, TEST_PER_CLASS = 5000, 1000
 
 
 def _run_dir(out: str, prefix: str) -> Path:
@@ -48,44 +62,41 @@ _OPTIMIZERS = {"sgd": {"name": "sgd", "momentum": 0.9, "nesterov": True},
 
 
 def _make_optimizer(name: str, model, lr: float, weight_decay: float):
-    from .train import make_optimizer
+    from .optim import make_optimizer
 
     return make_optimizer({**_OPTIMIZERS[name], "lr": lr, "weight_decay": weight_decay}, model)
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py (else $LRKIT_DATA_DIR, "
-                   "else the cache, else download)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if available)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs", help="folder for results (default: runs/)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def _positive_int(s: str) -> int:
-    v = int(s)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
-    return v
-
-
-def _positive_float(s: str) -> float:
-    v = float(s)
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
-    return v
+def _check_sizes(args: argparse.Namespace) -> None:
+    """Per-class sizes against CIFAR-10's 5,000 training / 1,000 test images per class."""
+    n = getattr(args, "n_per_class", None)
+    val = getattr(args, "val_per_class", None) or 0
+    test = getattr(args, "test_per_class", None)
+    if val >= TRAIN_PER_CLASS:
+        raise ValueError(f"--val-per-class must be < {TRAIN_PER_CLASS} (CIFAR-10 has {TRAIN_PER_CLASS} "
+                         f"training images per class), got {val}")
+    if n is not None and n + val > TRAIN_PER_CLASS:
+        what = f"--n-per-class + --val-per-class ({n} + {val})" if val else f"--n-per-class ({n})"
+        raise ValueError(f"{what} must be <= {TRAIN_PER_CLASS}, CIFAR-10's training images per class")
+    if test is not None and test > TEST_PER_CLASS:
+        raise ValueError(f"--test-per-class must be <= {TEST_PER_CLASS} (CIFAR-10's test images per class), "
+                         f"got {test}")
 
 
 # --------------------------------------------------------------------------------------------------
 def cmd_quickstart(args: argparse.Namespace) -> int:
     """Range test, then one-cycle training at the suggested LR; figure + JSON under runs/."""
+    _check_sizes(args)
+    _check_out_dir(args.out)
+
     import torch
 
     from . import data as D
     from . import models as M
     from .finder import lr_find
     from .schedules import OneCycle
-    from .train import fit, seed_everything, versions
+    from .train import fit
+    from .utils import atomic_write_text, dumps, seed_everything, versions
 
     t0 = time.perf_counter()
     seed_everything(args.seed)
@@ -122,17 +133,16 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     fig_h = plot_history(hist, title=f"one-cycle, max_lr {max_lr:.3g}")
     fig_h.savefig(run / "training.png", dpi=110, bbox_inches="tight")
     hist.save(run / "history.json")
-    (run / "range_test.json").write_text(rt.to_json())
+    rt.save(run / "range_test.json")
+    config = {k: v for k, v in vars(args).items() if k != "func"} | {"device": device}
     summary = {
-        "command": "quickstart", "config": vars(args) | {"device": device}, "versions": versions(),
+        "command": "quickstart", "config": config, "versions": versions(),
         "data_source": cifar.source, "train_images": L.train.num_examples, "test_images": L.test.num_examples,
         "suggestions": {s.method: {"lr": s.lr, "low": s.low, "high": s.high} for s in suggestions.values()},
         "max_lr": max_lr, "iterations": iters, "final_test": final,
         "wall_seconds": round(time.perf_counter() - t0, 2),
     }
-    from .train import atomic_write_text
-
-    atomic_write_text(run / "summary.json", json.dumps(summary, indent=2, default=str))
+    atomic_write_text(run / "summary.json", dumps(summary, indent=2))
     print(f"test accuracy after {args.epochs} epochs: {final['acc']:.4f} (loss {final['loss']:.4f})")
     print(f"wrote {run / 'range_test.png'}, {run / 'training.png'} and {run / 'summary.json'}")
     return 0
@@ -140,10 +150,16 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 def cmd_find(args: argparse.Namespace) -> int:
     """The LR range test on CIFAR-10."""
+    if not args.start_lr < args.end_lr:
+        raise ValueError(f"--start-lr must be < --end-lr, got --start-lr {args.start_lr:g} "
+                         f">= --end-lr {args.end_lr:g}")
+    _check_sizes(args)
+    _check_out_dir(args.out)
+
     from . import data as D
     from . import models as M
     from .finder import lr_find
-    from .train import seed_everything
+    from .utils import seed_everything
 
     seed_everything(args.seed)
     device = _device(args.device)
@@ -160,7 +176,7 @@ def cmd_find(args: argparse.Namespace) -> int:
                  mode=args.mode, progress=not args.no_progress, **kw)
     run = _run_dir(args.out, "find")
     rt.plot().savefig(run / "range_test.png", dpi=110, bbox_inches="tight")
-    (run / "range_test.json").write_text(rt.to_json())
+    rt.save(run / "range_test.json")
     print(f"{args.model} / {args.optimizer}, {len(rt)} points"
           + (f" (stopped early: {rt.reason})" if rt.stopped_early else ""))
     for s in rt.suggestions().values():
@@ -171,30 +187,61 @@ def cmd_find(args: argparse.Namespace) -> int:
 
 
 def _parse_value(s: str) -> Any:
+    from .utils import loads
+
     try:
-        return json.loads(s)
-    except json.JSONDecodeError:
+        return loads(s)
+    except ValueError:  # not JSON: the plain string (e.g. mode=triangular2)
         return s
+
+
+def parse_params(pairs: Iterable[str]) -> dict[str, Any]:
+    """``["k=v", …]`` → ``{k: JSON value of v (else the string v)}``; a malformed pair is a ValueError."""
+    params: dict[str, Any] = {}
+    for kv in pairs:
+        if "=" not in kv:
+            raise ValueError(f"parameters are key=value, got {kv!r}")
+        k, v = kv.split("=", 1)
+        k = k.strip()
+        if not k.isidentifier():
+            raise ValueError(f"parameter name {k!r} (in {kv!r}) is not a valid name")
+        if k == "name":
+            raise ValueError(f"parameter 'name' is taken by the schedule KIND, got {kv!r}")
+        if k in params:
+            raise ValueError(f"parameter {k!r} is given twice")
+        if v == "":
+            raise ValueError(f"parameter {k!r} has no value (got {kv!r})")
+        params[k] = _parse_value(v)
+    return params
+
+
+def _check_image_path(path: str, option: str) -> None:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    suffix = Path(path).suffix.lower().lstrip(".")
+    types = FigureCanvasBase.get_supported_filetypes()
+    if suffix and suffix not in types:
+        raise ValueError(f"{option} {path}: matplotlib cannot write {suffix!r} files; use one of "
+                         + ", ".join(sorted(types)))
+    _check_out_dir(str(Path(path).parent) or ".", option)
+    if Path(path).is_dir():
+        raise ValueError(f"{option} {path} is a folder; give a file name such as {Path(path) / 'schedule.png'}")
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
     """Plot a schedule given as KIND key=value …"""
+    _check_image_path(args.output, "-o/--output")
+    params = parse_params(args.params)
+
     from .plot import plot_schedule
     from .schedules import from_config
 
-    params = {}
-    for kv in args.params:
-        if "=" not in kv:
-            raise SystemExit(f"lrkit schedule: parameters are key=value, got {kv!r}")
-        k, v = kv.split("=", 1)
-        params[k] = _parse_value(v)
-    try:
-        sched = from_config({"name": args.kind, **params})
-    except (TypeError, ValueError) as e:
-        raise SystemExit(f"lrkit schedule: {e}") from e
+    sched = from_config({"name": args.kind, **params})
     steps = args.steps or sched.total_steps
     if steps is None:
-        raise SystemExit("lrkit schedule: this schedule has no end; give --steps")
+        raise ValueError(f"{args.kind} has no end (total_steps is None); give --steps")
+    if args.momentum and sched.momentum_schedule() is None:
+        raise ValueError(f"--momentum: {args.kind} has no momentum schedule")
     fig = plot_schedule({args.kind: sched}, total_steps=steps, momentum=args.momentum, log_y=args.log_y)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -205,126 +252,180 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """lrkit bench list | run NAME | report"""
-    from .bench import EXPERIMENTS, BenchError, get_experiment, report, run_experiment
+    from .bench import EXPERIMENTS, get_experiment, report, run_experiment
 
-    try:
-        if args.bench_command == "list":
-            for name, exp in EXPERIMENTS.items():
-                print(f"{name}: {exp.title}")
-                for scale in ("smoke", "lite", "paper"):
-                    if scale in exp.unavailable:
-                        print(f"    {scale:>5}: not available — {exp.unavailable[scale]}")
-                        continue
-                    runs = exp.runs(scale)
-                    total = sum(r.iterations for r in runs)
-                    factor = f" (factor {exp.factors[scale]:g})" if scale in exp.factors else ""
-                    print(f"    {scale:>5}{factor}: {len(runs)} runs, {total:,} iterations: "
-                          + ", ".join(r.name for r in runs))
-            return 0
-        if args.bench_command == "run":
-            get_experiment(args.name)
-            if args.threads:
-                import torch
+    if args.bench_command == "list":
+        for name, exp in EXPERIMENTS.items():
+            print(f"{name}: {exp.title}")
+            for scale in ("smoke", "lite", "paper"):
+                if scale in exp.unavailable:
+                    print(f"    {scale:>5}: not available — {exp.unavailable[scale]}")
+                    continue
+                runs = exp.runs(scale)
+                total = sum(r.iterations for r in runs)
+                factor = f" (factor {exp.factors[scale]:g})" if scale in exp.factors else ""
+                print(f"    {scale:>5}{factor}: {len(runs)} runs, {total:,} iterations: "
+                      + ", ".join(r.name for r in runs))
+        return 0
+    if args.bench_command == "run":
+        from .utils import did_you_mean
 
-                torch.set_num_threads(args.threads)
-            summary = run_experiment(args.name, args.scale, out=args.out, data_dir=args.data_dir,
-                                     device=args.device, seeds=args.seeds, only=args.only,
-                                     progress=not args.no_progress)
-            print(f"{args.name}/{args.scale}: {len(summary.results)} results in {summary.seconds:.0f} s "
-                  f"under {args.out}")
-            return 0
-        if args.bench_command == "report":
-            text = report(args.out, experiments=args.experiments or None, headline=args.headline)
-            print(text)
-            return 0
-    except (BenchError, ValueError) as e:
-        print(f"lrkit bench: {e}", file=sys.stderr)
-        return 2
-    return 1
+        exp = get_experiment(args.name)
+        names = [r.name for r in exp.runs(args.scale)]
+        unknown = [n for n in args.only or () if n not in names]
+        if unknown:
+            raise ValueError(f"--only: {args.name}/{args.scale} has no run(s) {unknown}"
+                             + did_you_mean(unknown[0], names) + f"; its runs: {', '.join(names)}")
+        _check_out_dir(args.out)
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        summary = run_experiment(args.name, args.scale, out=args.out, data_dir=args.data_dir,
+                                 device=args.device, seeds=args.seeds, only=args.only,
+                                 progress=not args.no_progress)
+        print(f"{args.name}/{args.scale}: {len(summary.results)} results in {summary.seconds:.0f} s "
+              f"under {args.out}")
+        return 0
+    if args.bench_command == "report":
+        for name in args.experiments:
+            get_experiment(name)
+        if args.headline:
+            _check_image_path(args.headline, "--headline")
+        text = report(args.out, experiments=args.experiments or None, headline=args.headline)
+        print(text)
+        return 0
+    raise AssertionError(f"unhandled bench command {args.bench_command!r}")  # pragma: no cover
 
 
 # --------------------------------------------------------------------------------------------------
+def _add_data_args(p: argparse.ArgumentParser, out: str = "runs") -> None:
+    p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py (None: $LRKIT_DATA_DIR, "
+                   "else the cache, else download)")
+    p.add_argument("--device", type=_device_arg, default=None,
+                   help="cpu, cuda, cuda:1, mps (None: cuda if available, else cpu)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (>= 0)")
+    p.add_argument("--out", default=out, help="folder for results")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_model_args(p: argparse.ArgumentParser, model: str) -> None:
+    from .models import MODELS
+
+    p.add_argument("--model", default=model, type=_choice(MODELS), choices=list(MODELS), metavar="MODEL",
+                   help=f"a model of lrkit.models: {', '.join(MODELS)}")
+    p.add_argument("--optimizer", default="sgd", type=_choice(_OPTIMIZERS), choices=list(_OPTIMIZERS),
+                   help="sgd: Nesterov momentum 0.9; caffe-sgd: Caffe's SGD with the net's LR multipliers")
+    p.add_argument("--weight-decay", type=_nonneg_float, default=5e-4, help="weight decay (>= 0)")
+    p.add_argument("--batch-size", type=_positive_int, default=128, help="training batch size")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="lrkit", description="Learning rates, taught and measured.")
+    parser = _Parser(prog="lrkit", description="Learning rates, taught and measured.")
     parser.add_argument("--version", action="version", version=f"lrkit {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    q = sub.add_parser("quickstart", help="range test + short one-cycle training on CIFAR-10")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text)
+
+    q = command("quickstart", "range test + short one-cycle training on CIFAR-10")
     _add_data_args(q)
-    q.add_argument("--model", default="fastnet")
-    q.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw", "caffe-sgd"])
-    q.add_argument("--weight-decay", type=float, default=5e-4)
-    q.add_argument("--batch-size", type=_positive_int, default=128)
-    q.add_argument("--n-per-class", type=_positive_int, default=1000, help="training images per class")
-    q.add_argument("--test-per-class", type=_positive_int, default=1000, help="test images per class")
-    q.add_argument("--epochs", type=_positive_int, default=3)
-    q.add_argument("--find-iters", type=_positive_int, default=100)
+    _add_model_args(q, "fastnet")
+    q.add_argument("--n-per-class", type=_positive_int, default=1000,
+                   help=f"training images per class (<= {TRAIN_PER_CLASS})")
+    q.add_argument("--test-per-class", type=_positive_int, default=1000,
+                   help=f"test images per class (<= {TEST_PER_CLASS})")
+    q.add_argument("--epochs", type=_positive_int, default=3, help="epochs of one-cycle training")
+    q.add_argument("--find-iters", type=_at_least_2, default=100, help="iterations of the range test (>= 2)")
     q.set_defaults(func=cmd_quickstart)
 
-    f = sub.add_parser("find", help="the LR range test on CIFAR-10")
+    f = command("find", "the LR range test on CIFAR-10")
     _add_data_args(f)
-    f.add_argument("--model", default="caffe_cifar10_full")
-    f.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw", "caffe-sgd"])
-    f.add_argument("--weight-decay", type=float, default=5e-4)
-    f.add_argument("--batch-size", type=_positive_int, default=128)
-    f.add_argument("--n-per-class", type=_positive_int, default=None)
-    f.add_argument("--start-lr", type=_positive_float, default=1e-6)
-    f.add_argument("--end-lr", type=_positive_float, default=10.0)
-    f.add_argument("--num-iter", type=_positive_int, default=100)
-    f.add_argument("--mode", default="exp", choices=["exp", "linear"])
+    _add_model_args(f, "caffe_cifar10_full")
+    f.add_argument("--n-per-class", type=_positive_int, default=None,
+                   help=f"training images per class (None: all, {TRAIN_PER_CLASS})")
+    f.add_argument("--start-lr", type=_positive_float, default=1e-6, help="first LR of the sweep (> 0)")
+    f.add_argument("--end-lr", type=_positive_float, default=10.0, help="last LR of the sweep (> --start-lr)")
+    f.add_argument("--num-iter", type=_at_least_2, default=100, help="points of the sweep (>= 2)")
+    f.add_argument("--mode", default="exp", type=_choice(("exp", "linear")), choices=["exp", "linear"],
+                   help="exponential or linear LR ramp")
     f.add_argument("--val-per-class", type=_positive_int, default=None,
                    help="hold out this many training images per class and use validation loss")
-    f.add_argument("--val-batches", type=_positive_int, default=2)
+    f.add_argument("--val-batches", type=_positive_int, default=2,
+                   help="validation batches per point (with --val-per-class)")
     f.set_defaults(func=cmd_find)
 
-    s = sub.add_parser("schedule", help="plot a schedule: lrkit schedule OneCycle max_lr=0.1 total_steps=1000")
-    s.add_argument("kind", help="a schedule class of lrkit.schedules (OneCycle, Cyclic, CosineWarmRestarts, …)")
-    s.add_argument("params", nargs="*", help="constructor arguments as key=value (values parsed as JSON)")
-    s.add_argument("--steps", type=_positive_int, default=None, help="iterations to plot")
+    s = command("schedule", "plot a schedule: lrkit schedule OneCycle max_lr=0.1 total_steps=1000")
+    s.add_argument("kind", help="a schedule class of lrkit.schedules (OneCycle, Cyclic, CosineWarmRestarts, …) "
+                   "or module:Class")
+    s.add_argument("params", nargs="*", default=[],
+                   help="constructor arguments as key=value (values parsed as JSON, else taken as strings)")
+    s.add_argument("--steps", type=_positive_int, default=None,
+                   help="iterations to plot (None: the schedule's total_steps)")
     s.add_argument("--momentum", action="store_true", help="also plot the momentum schedule")
-    s.add_argument("--log-y", action="store_true")
-    s.add_argument("-o", "--output", default="runs/schedule.png")
+    s.add_argument("--log-y", action="store_true", help="logarithmic LR axis")
+    s.add_argument("-o", "--output", default="runs/schedule.png", help="image file to write")
     s.set_defaults(func=cmd_schedule)
 
-    b = sub.add_parser("bench", help="reproduce the papers' CIFAR-10 results: list | run NAME | report")
-    bsub = b.add_subparsers(dest="bench_command", required=True)
-    bsub.add_parser("list", help="the experiments and their scales")
-    br = bsub.add_parser("run", help="run one experiment (resumes; never overwrites other configs' results)")
-    br.add_argument("name")
-    br.add_argument("--scale", default="smoke", choices=["smoke", "lite", "paper"])
-    br.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds (default: the experiment's)")
+    b = command("bench", "reproduce the papers' CIFAR-10 results: list | run NAME | report")
+    bsub = b.add_subparsers(dest="bench_command", required=True, metavar="BENCH_COMMAND")
+
+    def bench_command(name: str, text: str) -> argparse.ArgumentParser:
+        return bsub.add_parser(name, help=text, description=text)
+
+    bench_command("list", "the experiments and their scales")
+    br = bench_command("run", "run one experiment (resumes; never overwrites other configs' results)")
+    br.add_argument("name", help="an experiment (see lrkit bench list)")
+    br.add_argument("--scale", default="smoke", type=_choice(("smoke", "lite", "paper")),
+                    choices=["smoke", "lite", "paper"], help="smoke: CI; lite: about an hour; paper: the protocol")
+    br.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds (None: the experiment's)")
     br.add_argument("--only", nargs="+", default=None, help="only these runs of the experiment")
-    br.add_argument("--out", default="runs/bench")
-    br.add_argument("--data-dir", default=None)
-    br.add_argument("--device", default=None)
-    br.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
-    br.add_argument("--no-progress", action="store_true")
-    bp = bsub.add_parser("report", help="figures + markdown table from the results under --out")
-    bp.add_argument("experiments", nargs="*")
-    bp.add_argument("--out", default="runs/bench")
+    br.add_argument("--out", default="runs/bench", help="folder for results")
+    br.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py (None: $LRKIT_DATA_DIR, "
+                    "else the cache, else download)")
+    br.add_argument("--device", type=_device_arg, default=None,
+                    help="cpu, cuda, cuda:1, mps (None: cuda if available, else cpu)")
+    br.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (None: torch's)")
+    br.add_argument("--no-progress", action="store_true", help="no progress bars")
+    bp = bench_command("report", "figures + markdown table from the results under --out")
+    bp.add_argument("experiments", nargs="*", default=[], help="experiments to report (none: all)")
+    bp.add_argument("--out", default="runs/bench", help="folder holding the results")
     bp.add_argument("--headline", default=None, help="also save the headline figure (README) here")
     b.set_defaults(func=cmd_bench)
     return parser
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that are the user's (bad input, data, benchmark folder), not lrkit's bugs."""
+    errors: list[type[BaseException]] = [ValueError, OSError]  # DataNotFoundError is an OSError
+    for mod in ("lrkit.bench.runner", "lrkit.bench.store"):
+        m = sys.modules.get(mod)  # only if already imported: importing bench here could fail itself
+        cls = getattr(m, "BenchError", None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            errors.append(cls)
+    return tuple(errors)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``lrkit`` command; returns the exit status (argparse's own errors exit with 2)."""
     import os
 
     os.environ.setdefault("MPLBACKEND", "Agg")
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .data import DataNotFoundError
-
+    name = args.command + (f" {args.bench_command}" if args.command == "bench" else "")
     try:
         return args.func(args)
-    except DataNotFoundError as e:
-        print(f"lrkit {args.command}: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print(f"lrkit {args.command}: interrupted", file=sys.stderr)
+        print(f"lrkit {name}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if not isinstance(e, _user_errors()):
+            raise
+        print(f"lrkit {name}: {_one_line(str(e)) or type(e).__name__}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
