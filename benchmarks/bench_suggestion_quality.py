@@ -1,67 +1,64 @@
-"""Suggestion quality of LR finders: how good is the LR each finder suggests, on real CIFAR-10 tasks?
+"""Suggestion quality of LR finders: how well does the LR each finder suggests train, for the use it feeds?
 
-For every task (model + optimizer + LR policy) the script
+For every task (a net, an optimizer, a schedule — the *use*: a constant LR, the peak of one-cycle or
+of warmup + cosine, or CLR's upper bound — and a batch size) and every seed, the script
 
-1. trains from one fixed initialisation at every LR of a log grid (for one-cycle tasks the grid
-   value is ``max_lr``) with :func:`lrkit.train.fit`, and measures the accuracy on a held-out
-   **validation** split (carved out of the CIFAR-10 training set; the test set is never used);
-2. runs the LR range test of every finder from the *same* initialisation, on the *same* pre-drawn
-   training batches (same number of iterations), with the same start/end LR and each library's own
-   default divergence stop:
+1. trains from the seed's initialisation, on the seed's batch order, at every LR of a log grid of
+   ``GRID_POINTS`` LRs over ≥ 3 decades (the grid value is the constant LR, the one-cycle / cosine
+   peak, or CLR's ``max_lr`` with ``base_lr = max_lr / 6``), with :func:`lrkit.train.fit`, and
+   measures the accuracy on a held-out **validation** split (carved out of the CIFAR-10 training
+   set; the test set is never used);
+2. runs the range test of every finder from the *same* initialisation, on the *same* batches, with
+   the same start/end LR and each library's own default divergence stop:
 
-   - lrkit :func:`lrkit.finder.lr_find` → ``'robust'`` (with its interval), ``'valley'``,
-     ``'steepest'``, ``'minimum'``;
-   - torch-lr-finder ``LRFinder.range_test`` → the LR ``plot(suggest_lr=True)`` returns (steepest
-     gradient; drawn on an off-screen Agg figure), if ``torch_lr_finder`` imports;
-   - fastai ``Learner.lr_find(suggest_funcs=(valley,))`` → ``valley``, if ``fastai`` imports
-     (run the script with a Python that has fastai, else the column reads n/a);
-   - Lightning ``Tuner.lr_find`` → ``suggestion()`` (steepest gradient over the LR), if
-     ``lightning`` imports;
+   - lrkit :func:`lrkit.finder.lr_find` → ``rt.suggest(for_=<use>)`` (the rule lrkit documents for the
+     use, :data:`lrkit.suggest.USE_RULES`) and every candidate rule (every rule of
+     :data:`lrkit.suggest.RULES` × 1/10, 1/3, 1, 3, 10, bootstrapped);
+   - torch-lr-finder ``LRFinder.range_test`` → ``plot(suggest_lr=True)``'s LR;
+   - fastai ``Learner.lr_find`` → its four rules ``minimum``, ``steep``, ``valley``, ``slide``;
+   - Lightning ``Tuner.lr_find`` → ``suggestion()``;
 
-   (the peers are driven by ``benchmarks/peers.py``);
-3. scores each suggestion by its **regret** = best grid accuracy − accuracy at the suggested LR, the
-   latter read off the grid's accuracy-vs-log10(LR) curve by linear interpolation in log10 LR,
-   clamped to the end values outside the grid (:func:`regret`). Regret is ≥ 0 by construction.
+   each peer's LR is used the way the peer documents it: as the LR of ``fit`` / the optimizer, as
+   ``lr_max`` of ``fit_one_cycle`` (fastai) and as ``max_lr`` of a one-cycle or cyclical schedule
+   (none of the peers has a separate CLR rule);
+3. scores each suggestion by its **regret** = best grid accuracy − accuracy at the suggested LR, read
+   off that seed's accuracy-vs-log10(LR) curve by linear interpolation, clamped to the end values
+   outside the grid (:func:`regret`, ≥ 0 by construction), in percentage points.
 
-Two sets of tasks. The **evaluation** tasks (``role='eval'``) are the benchmark: its table and mean
-regret. The **tuning** tasks (``role='tuning'``: other model/optimizer/policy combinations) are where
-lrkit's ``'robust'`` rule was chosen: the bootstrap of each point rule (``robust[valley]``,
-``robust[steepest]``, ``robust[minimum]``) is scored there only, and the one with the lowest mean
-regret is what ``suggest('robust')`` uses (:data:`lrkit.finder.ROBUST_BASE`). The script checks that
-the library's choice is still the tuning tasks' winner and says so in ``table.md``. lrkit's
-suggestions are recomputed from the stored sweep curves with the installed lrkit, so a changed rule
-needs no new sweep.
+**Tuning and evaluation.** The tasks with ``role='tuning'`` are where lrkit's rule for each use is
+chosen: the candidate with the lowest mean tuning regret. The tasks with ``role='eval'`` — other
+nets, optimizers, schedules and batch sizes — are the benchmark: per use and per finder, the mean
+regret over (task, seed) with a 95 % t-interval over seeds (each seed's mean over the use's tasks).
+``table.md`` says whether lrkit's documented rule has the lowest mean regret for each use, and whether
+the rule the tuning tasks choose is the one the library ships.
 
-Every (task, grid LR) training and every (task, finder) sweep is written as its own JSON (atomically,
-:func:`lrkit.train.atomic_write_text`) under ``--out`` (default
-``benchmarks/results/suggestion_quality/<scale>``) and re-used when it already exists with the same
-config, so a killed run resumes; an existing file with a *different* config is an error (delete it
-or use another ``--out``), never overwritten. At the end ``table.md``, ``summary.json`` and one
-figure per task (``<task>.png``) are (re)written from those JSONs.
+Every (task, seed, LR) training and every (task, seed, finder) sweep is one JSON under ``--out``,
+written atomically by lrkit's results store (:func:`lrkit.bench.store.cached`) and reused when its
+config matches; a file of another config is an error, never overwritten. So a killed run resumes,
+and runs go through :mod:`lrkit.bench.executors` (``--executor local --workers 2``). lrkit's
+suggestions are recomputed from the stored sweep curves, so a changed rule needs no new sweep.
 
-    python benchmarks/bench_suggestion_quality.py --scale smoke      # < 1 min, used by the tests
-    python benchmarks/bench_suggestion_quality.py --scale lite       # ~20-40 min on 1 CPU thread
+    python benchmarks/bench_suggestion_quality.py --scale smoke        # seconds, used by the tests
+    python benchmarks/bench_suggestion_quality.py --scale full --executor local --workers 2
 
-CIFAR-10 is found through ``LRKIT_DATA_DIR`` (or lrkit's cache); nothing is downloaded.
+The peers run when they import (torch-lr-finder is in lrkit's [dev]; fastai and Lightning are heavy:
+run the script with a Python that has them, see BENCHMARKS.md §3). CIFAR-10 comes from
+``LRKIT_DATA_DIR`` (or lrkit's cache); nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/peers.py
@@ -70,14 +67,16 @@ import peers  # noqa: E402
 
 from lrkit.bench import store  # noqa: E402
 from lrkit.bench.store import BenchError  # noqa: E402
-from lrkit.utils import atomic_write_text  # noqa: E402
+from lrkit.utils import atomic_write_text, dumps, read_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
-LRKIT_METHODS = ("robust", "valley", "steepest", "minimum")
-METHODS = tuple(f"lrkit:{m}" for m in LRKIT_METHODS) + ("torch-lr-finder:steepest", "fastai:valley",
-                                                         "lightning:steepest")
-ROBUST_BASES = ("valley", "steepest", "minimum")  # the candidates for lrkit's robust rule
-CANDIDATES = tuple(f"lrkit:robust[{b}]" for b in ROBUST_BASES)
+FACTORS = {"/10": 0.1, "/3": 1 / 3, "": 1.0, "*3": 3.0, "*10": 10.0}
+CANDIDATES = tuple(f"{r}{f}" for r in ("min", "valley", "steepest") for f in FACTORS)
+PEER_RULES = {"torch-lr-finder": ("steepest",), "fastai": ("minimum", "steep", "valley", "slide"),
+              "lightning": ("steepest",)}
+#: the use a task's schedule feeds (warmup + cosine uses the one-cycle peak rule)
+USE_OF = {"constant": "constant", "one_cycle": "one_cycle", "cosine": "one_cycle", "clr": "clr"}
+T95 = {1: math.nan, 2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -100,66 +99,102 @@ def regret(grid_lrs: Sequence[float], grid_accs: Sequence[float], lr: float) -> 
     return float(np.max(grid_accs)) - interp_acc(grid_lrs, grid_accs, lr)
 
 
+def mean_ci(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95 % t-interval (NaN for one value)."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0:
+        return math.nan, math.nan
+    if len(v) == 1:
+        return float(v[0]), math.nan
+    return float(v.mean()), float(T95.get(len(v), 1.96) * v.std(ddof=1) / math.sqrt(len(v)))
+
+
 # --------------------------------------------------------------------------------------------------
 # Tasks and scales
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Task:
     name: str
+    role: str        # 'eval': the benchmark; 'tuning': where lrkit's rules are chosen
     model: str
-    optimizer: str  # 'sgd' (momentum 0.9) or 'adam'
-    policy: str  # 'constant' or 'onecycle' (grid value = max_lr)
-    grid_lo: float  # log10 of the grid ends
-    grid_hi: float
-    sweep_start: float
-    sweep_end: float
-    weight_decay: float = 0.0
-    role: str = "eval"  # 'eval': the benchmark's table; 'tuning': where the robust rule is chosen
+    optimizer: str   # 'sgd' | 'nesterov' (momentum 0.9, weight decay 5e-4) | 'adam' | 'adamw' (wd 0.05)
+    schedule: str    # 'constant' | 'one_cycle' | 'cosine' (10 % linear warmup) | 'clr' (triangular2)
+    batch_size: int
+    grid: tuple[float, float]   # log10 of the grid's ends
+    sweep: tuple[float, float]  # the range test's start and end LR (shared by every finder)
+
+    @property
+    def use(self) -> str:
+        return USE_OF[self.schedule]
 
 
-TASKS = {  # SGD: momentum 0.9; the sweep range is shared by every finder of a task
-    t.name: t for t in (
-        Task("caffe_sgd_const", "caffe_cifar10_full", "sgd", "constant", -3.5, -0.5, 1e-6, 10.0, 5e-4),
-        Task("fastnet_sgd_1cycle", "fastnet", "sgd", "onecycle", -2.5, 0.5, 1e-6, 10.0, 5e-4),
-        Task("caffe_adam_const", "caffe_cifar10_full", "adam", "constant", -5.0, -2.0, 1e-7, 1.0, 0.0),
-        # held-out tuning tasks: other model/optimizer/policy pairs (the robust rule is chosen here)
-        Task("resnet20_sgd_const", "resnet20", "sgd", "constant", -3.0, 0.0, 1e-6, 10.0, 5e-4, "tuning"),
-        Task("caffe_sgd_1cycle", "caffe_cifar10_full", "sgd", "onecycle", -3.0, 0.0, 1e-6, 10.0, 5e-4, "tuning"),
-        Task("fastnet_adam_const", "fastnet", "adam", "constant", -4.5, -1.5, 1e-7, 1.0, 0.0, "tuning"),
-    )
-}
+_SGD, _ADAM = (-3.5, -0.3), (-5.0, -1.8)
+_SGD_PEAK, _ADAM_PEAK = (-2.8, 0.4), (-4.5, -1.3)
+TASKS = {t.name: t for t in (
+    # evaluation: nets × optimizers × uses × batch sizes
+    Task("caffe_sgd_const_b100", "eval", "caffe_cifar10_full", "sgd", "constant", 100, _SGD, (1e-6, 10.0)),
+    Task("resnet20_nesterov_1cycle_b64", "eval", "resnet20", "nesterov", "one_cycle", 64, _SGD_PEAK, (1e-6, 10.0)),
+    Task("fastnet_adamw_1cycle_b128", "eval", "fastnet", "adamw", "one_cycle", 128, _ADAM_PEAK, (1e-7, 1.0)),
+    Task("mlp_adam_const_b64", "eval", "mlp", "adam", "constant", 64, _ADAM, (1e-7, 1.0)),
+    Task("fastnet_sgd_clr_b128", "eval", "fastnet", "sgd", "clr", 128, _SGD_PEAK, (1e-6, 10.0)),
+    Task("caffe_adam_1cycle_b256", "eval", "caffe_cifar10_full", "adam", "one_cycle", 256, _ADAM_PEAK, (1e-7, 1.0)),
+    Task("resnet20_adamw_const_b64", "eval", "resnet20", "adamw", "constant", 64, _ADAM, (1e-7, 1.0)),
+    Task("mlp_nesterov_clr_b512", "eval", "mlp", "nesterov", "clr", 512, _SGD_PEAK, (1e-6, 10.0)),
+    Task("caffe_nesterov_cosine_b128", "eval", "caffe_cifar10_full", "nesterov", "cosine", 128, _SGD_PEAK,
+         (1e-6, 10.0)),
+    # tuning: where lrkit's rule for each use is chosen
+    Task("fastnet_sgd_const_b64", "tuning", "fastnet", "sgd", "constant", 64, _SGD, (1e-6, 10.0)),
+    Task("caffe_adam_const_b128", "tuning", "caffe_cifar10_full", "adam", "constant", 128, _ADAM, (1e-7, 1.0)),
+    Task("fastnet_nesterov_1cycle_b64", "tuning", "fastnet", "nesterov", "one_cycle", 64, _SGD_PEAK,
+         (1e-6, 10.0)),
+    Task("mlp_adamw_1cycle_b256", "tuning", "mlp", "adamw", "one_cycle", 256, _ADAM_PEAK, (1e-7, 1.0)),
+    Task("resnet20_adam_clr_b64", "tuning", "resnet20", "adam", "clr", 64, _ADAM_PEAK, (1e-7, 1.0)),
+    Task("mlp_sgd_clr_b256", "tuning", "mlp", "sgd", "clr", 256, _SGD_PEAK, (1e-6, 10.0)),
+)}
 
 SCALES = {
-    # n_per_class / val_per_class: training / validation images per class (val carved from train)
-    "smoke": dict(n_per_class=8, val_per_class=5, batch_size=16, grid_points=2, epochs=None,
-                  iterations=5, sweep_iters=20, seed=0),
-    "lite": dict(n_per_class=400, val_per_class=100, batch_size=128, grid_points=7, epochs=3,
-                 iterations=None, sweep_iters=100, seed=0),
+    # training / validation images per class (validation carved out of the training set), grid points,
+    # seeds, iterations per training run, range-test points
+    "smoke": dict(n_per_class=8, val_per_class=5, grid_points=3, seeds=2, iterations=4, sweep_iters=20,
+                  tasks=("caffe_sgd_const_b100", "mlp_adam_const_b64", "mlp_sgd_clr_b256")),
+    "full": dict(n_per_class=500, val_per_class=100, grid_points=9, seeds=3, iterations=200, sweep_iters=100,
+                 tasks=tuple(TASKS)),
 }
 
 
 def grid_lrs(task: Task, points: int) -> list[float]:
-    return [float(f"{v:.4g}") for v in 10.0 ** np.linspace(task.grid_lo, task.grid_hi, points)]
+    return [float(f"{v:.4g}") for v in 10.0 ** np.linspace(task.grid[0], task.grid[1], points)]
 
 
 # --------------------------------------------------------------------------------------------------
-# Result files: one JSON per unit of work, resumable, never overwritten with another config
+# Units of work (module-level and picklable, so that an executor can run them in workers)
 # --------------------------------------------------------------------------------------------------
-def cached(path: Path, config: dict[str, Any], compute) -> dict[str, Any]:
-    """The stored ``{"config", "result", "seconds"}`` record at ``path`` if its config equals ``config``,
-    else ``compute()`` it and store it (lrkit's results store: :func:`lrkit.bench.store.cached`)."""
-    def timed() -> dict[str, Any]:
-        t0 = time.perf_counter()
-        result = compute()
-        return {"result": result, "seconds": time.perf_counter() - t0}
-
-    return store.cached(path, config, timed)
+_DATA: dict[str, Any] = {}
 
 
-# --------------------------------------------------------------------------------------------------
-# Models, optimizers, data
-# --------------------------------------------------------------------------------------------------
-def make_model(task: Task, seed: int) -> nn.Module:
+def _data(data_dir: str | None) -> Any:
+    """CIFAR-10, loaded once per process."""
+    from lrkit.data import load_cifar10
+
+    key = str(data_dir)
+    if key not in _DATA:
+        _DATA[key] = load_cifar10(data_dir, download=False)
+    return _DATA[key]
+
+
+def _loaders(task: Task, seed: int, sc: dict[str, Any], data: Any):
+    """The task's (train, val) loaders: the split is fixed (seed 0); ``seed`` sets the batch order."""
+    from lrkit.data import BatchLoader, cifar10_loaders
+
+    L = cifar10_loaders(data, batch_size=task.batch_size, n_per_class=sc["n_per_class"],
+                        val_per_class=sc["val_per_class"], test_per_class=1, augment=False,
+                        preprocess="channel", seed=0)
+    train = BatchLoader(L.train.x, L.train.y, min(task.batch_size, L.train.num_examples), shuffle=True,
+                        preprocess=L.preprocess, seed=seed)
+    return train, L.val
+
+
+def _model(task: Task, seed: int):
     from lrkit.models import get_model
     from lrkit.utils import seed_everything
 
@@ -167,325 +202,286 @@ def make_model(task: Task, seed: int) -> nn.Module:
     return get_model(task.model)
 
 
-def make_opt(task: Task, params, lr: float) -> torch.optim.Optimizer:
-    return opt_factory(task)(params, lr=lr)
+def opt_factory(task: Task) -> Callable[..., Any]:
+    """``make(params, lr=...)`` for the task's optimizer (what the peers call too)."""
+    import torch
+
+    kind = task.optimizer
+    if kind in ("sgd", "nesterov"):
+        return lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=5e-4,
+                                                  nesterov=kind == "nesterov")
+    if kind == "adam":
+        return lambda params, lr: torch.optim.Adam(params, lr=lr)
+    return lambda params, lr: torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
 
 
-def opt_factory(task: Task):
-    if task.optimizer == "sgd":
-        return partial(torch.optim.SGD, momentum=0.9, weight_decay=task.weight_decay)
-    if task.optimizer == "adam":
-        return partial(torch.optim.Adam, weight_decay=task.weight_decay)
-    raise ValueError(task.optimizer)
+def schedule_of(task: Task, lr: float, iterations: int):
+    """The task's schedule with grid value ``lr`` (None: constant)."""
+    from lrkit import schedules as S
+
+    if task.schedule == "one_cycle":
+        return S.OneCycle(lr, iterations)
+    if task.schedule == "cosine":
+        return S.warmup(S.Cosine(lr, iterations), max(1, iterations // 10), kind="linear", start=0.0)
+    if task.schedule == "clr":
+        from lrkit.suggest import CLR_RATIO
+
+        return S.triangular2(lr / CLR_RATIO, lr, max(1, iterations // 4))
+    return None
 
 
-def make_loaders(data, sc: dict[str, Any]):
-    from lrkit.data import cifar10_loaders
-
-    return cifar10_loaders(data, batch_size=sc["batch_size"], n_per_class=sc["n_per_class"],
-                           val_per_class=sc["val_per_class"], test_per_class=1, augment=False,
-                           preprocess="channel", seed=sc["seed"])
+def _config(kind: str, task: Task, seed: int, scale: str, sc: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    work = {k: v for k, v in sc.items() if k not in ("tasks", "seeds", "grid_points")}
+    return {"kind": kind, "task": asdict(task), "seed": seed, "scale": scale, **work, **kw}
 
 
-def sweep_batches(loader, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    out: list = []
-    while len(out) < n:
-        for b in loader:
-            out.append(b)
-            if len(out) == n:
-                break
-    return out
+def unit_train(task_name: str, lr: float, seed: int, scale: str, out: str, data_dir: str | None) -> float:
+    """Validation accuracy of the task trained at grid value ``lr`` with ``seed`` (stored, or trained)."""
+    task, sc = TASKS[task_name], SCALES[scale]
+    path = Path(out) / task_name / f"seed{seed}" / f"train_lr{lr:.4g}.json"
+
+    def compute() -> dict[str, Any]:
+        from lrkit.train import fit
+
+        train, val = _loaders(task, seed, sc, _data(data_dir))
+        model = _model(task, seed)
+        opt = opt_factory(task)(model.parameters(), lr=lr)
+        sched = schedule_of(task, lr, sc["iterations"])
+        mom = "auto" if task.schedule in ("one_cycle", "clr") else None
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            h = fit(model, opt, train, iterations=sc["iterations"], schedule=sched, momentum=mom,
+                    eval_data=val, progress=False, channels_last=task.model != "mlp")
+        ev = h.final_eval()
+        return {"val_acc": float(ev["acc"]), "val_loss": float(ev["loss"]), "final_train_loss": h.train_loss[-1],
+                "seconds": time.perf_counter() - t0}
+
+    return store.cached(path, _config("train", task, seed, scale, sc, lr=lr), compute)["val_acc"]
+
+
+def unit_sweep(task_name: str, finder: str, seed: int, scale: str, out: str, data_dir: str | None) -> dict[str, Any]:
+    """One finder's range test on the task from the seed's init and batches (stored, or run)."""
+    task, sc = TASKS[task_name], SCALES[scale]
+    path = Path(out) / task_name / f"seed{seed}" / f"sweep_{finder}.json"
+
+    def compute() -> dict[str, Any]:
+        import torch
+
+        train, _ = _loaders(task, seed, sc, _data(data_dir))
+        batches = [train.get_batch(i) for i in range(sc["sweep_iters"])]
+        model = _model(task, seed)
+        t0 = time.perf_counter()
+        if finder == "lrkit":
+            from lrkit.finder import lr_find
+
+            rt = lr_find(model, batches, opt_factory(task)(model.parameters(), lr=task.sweep[0]),
+                         start_lr=task.sweep[0], end_lr=task.sweep[1], num_iter=len(batches), progress=False)
+            res = {"lr": rt.sweep_lr.tolist(), "loss": rt.loss.tolist(), "smoothing": rt.smoothing,
+                   "reason": rt.reason, "suggestions": {}}
+        else:
+            try:
+                sw = peers.SWEEPS[finder](model, opt_factory(task), torch.nn.CrossEntropyLoss(), batches,
+                                          task.sweep[0], task.sweep[1], diverge=True)
+            except Exception as e:  # noqa: BLE001 - a peer failing is reported (it has no suggestion), not fatal
+                return {"lr": [], "loss": [], "suggestions": {}, "error": f"{type(e).__name__}: {e}", "points": 0,
+                        "seconds": time.perf_counter() - t0}
+            res = {"lr": sw.lr, "loss": sw.loss, "suggestions": sw.suggestions}
+        return {**res, "points": len(res["lr"]), "seconds": time.perf_counter() - t0}
+
+    return store.cached(path, _config("sweep", task, seed, scale, sc, finder=finder, start_lr=task.sweep[0],
+                                      end_lr=task.sweep[1]), compute)
 
 
 # --------------------------------------------------------------------------------------------------
-# Units of work
+# lrkit's suggestions, recomputed from a stored sweep
 # --------------------------------------------------------------------------------------------------
-def train_at(task: Task, lr: float, loaders, sc: dict[str, Any]) -> dict[str, Any]:
-    from lrkit.schedules import OneCycle
-    from lrkit.train import fit
-
-    model = make_model(task, sc["seed"])
-    opt = make_opt(task, model.parameters(), lr)
-    iters = sc["iterations"] or int(round(sc["epochs"] * len(loaders.train)))
-    schedule = OneCycle(lr, iters) if task.policy == "onecycle" else None
-    momentum = "auto" if task.policy == "onecycle" else None
-    loaders.train._epoch = 0  # every run sees the same batch order
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        h = fit(model, opt, loaders.train, iterations=iters, schedule=schedule, momentum=momentum,
-                eval_data=loaders.val, progress=False, desc=f"{task.name} lr={lr:g}")
-    ev = h.final_eval()
-    acc = float(ev["acc"])
-    loss = float(ev["loss"])
-    tl = [float(v) for v in h.train_loss]
-    return {"val_acc": acc, "val_loss": loss if math.isfinite(loss) else None, "iterations": iters,
-            "final_train_loss": tl[-1] if math.isfinite(tl[-1]) else None}
-
-
-def sweep_lrkit(task: Task, batches, sc) -> dict[str, Any]:
-    from lrkit.finder import lr_find
-
-    model = make_model(task, sc["seed"])
-    opt = make_opt(task, model.parameters(), task.sweep_start)
-    rt = lr_find(model, batches, opt, start_lr=task.sweep_start, end_lr=task.sweep_end,
-                 num_iter=len(batches), progress=False)
-    return {"points": len(rt), "reason": rt.reason, "lr": rt.sweep_lr.tolist(),
-            "loss": [v if math.isfinite(v) else None for v in rt.loss.tolist()],
-            "smoothing": rt.smoothing, "suggestions": lrkit_suggestions(rt)}
-
-
-def lrkit_suggestions(rt) -> dict[str, dict[str, float]]:
-    """Every lrkit rule on a RangeTest: the four named methods and the robust candidates."""
-    out = {}
-    for m in LRKIT_METHODS:
-        s = rt.suggest(m)
-        out[m] = {"lr": s.lr, "low": s.low, "high": s.high}
-    for b in ROBUST_BASES:
-        s = rt.suggest("robust", base=b)
-        out[f"robust[{b}]"] = {"lr": s.lr, "low": s.low, "high": s.high}
-    return out
-
-
-def lrkit_from_record(result: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Recompute lrkit's suggestions from a stored sweep curve with the installed lrkit (the curve
-    holds only finite points: lr_find stops at the first non-finite loss)."""
+def lrkit_suggestions(sweep: dict[str, Any], use: str) -> dict[str, float]:
+    """``{"lrkit": the documented rule for use, "cand:<rule>": each candidate (bootstrapped)}``."""
     from lrkit.suggest import RangeTest
 
-    rt = RangeTest(sweep_lr=result["lr"], loss=[math.nan if v is None else v for v in result["loss"]],
-                   smoothing=result.get("smoothing", 0.05))
-    return lrkit_suggestions(rt)
+    rt = RangeTest(sweep_lr=sweep["lr"], loss=[math.nan if v is None else v for v in sweep["loss"]],
+                   smoothing=sweep.get("smoothing", 0.05))
+    out = {"lrkit": rt.suggest(for_=use).lr}
+    for c in CANDIDATES:
+        out[f"cand:{c}"] = rt.suggest("robust", base=c).lr
+    return out
 
 
-def sweep_peer(peer: str, task: Task, batches, sc) -> dict[str, Any]:
-    """One peer library's range test (``benchmarks/peers.py``) with its own default divergence stop."""
-    model = make_model(task, sc["seed"])
-    sw = peers.SWEEPS[peer](model, opt_factory(task), nn.CrossEntropyLoss(), batches, task.sweep_start,
-                            task.sweep_end, diverge=True)
-    return {"points": sw.points, "lr": sw.lr, "loss": sw.loss, "suggestions": {sw.rule: {"lr": sw.suggestion}}}
-
-
-FINDERS = {"lrkit": sweep_lrkit, **{p: partial(sweep_peer, p) for p in peers.PEERS}}
-
-
-def finder_available(name: str) -> str | None:
-    """None if the finder can run here, else why not."""
-    return None if name == "lrkit" else peers.available(name)
+def peer_suggestions(finder: str, sweep: dict[str, Any]) -> dict[str, float]:
+    return {f"{finder}:{rule}": lr for rule, lr in sweep["suggestions"].items() if lr is not None}
 
 
 # --------------------------------------------------------------------------------------------------
-# Report
+# Summary
 # --------------------------------------------------------------------------------------------------
-def fmt_lr(x: float) -> str:
-    return f"{x:.2g}"
-
-
-def summarize(task_results: dict[str, dict[str, Any]],
-              methods: Sequence[str] = METHODS) -> tuple[str, dict[str, Any]]:
-    """Markdown table and summary dict (per-task regrets, mean regret per method) of ``methods``."""
-    header = ["task", "best grid LR (val acc)"] + list(methods)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    regrets: dict[str, list[float]] = {m: [] for m in methods}
-    summary: dict[str, Any] = {"tasks": {}}
-    for name, r in task_results.items():
-        lrs, accs = r["grid_lrs"], r["grid_accs"]
-        ib = int(np.argmax(accs))
-        edge = " ⚠ grid edge" if ib in (0, len(lrs) - 1) and len(lrs) > 2 else ""
-        row = [name, f"{fmt_lr(lrs[ib])} ({100 * accs[ib]:.1f}%){edge}"]
-        ts = {"best_lr": lrs[ib], "best_acc": accs[ib], "grid_lrs": lrs, "grid_accs": accs, "methods": {}}
+def summarize(per: dict[tuple[str, int], dict[str, Any]], tasks: Sequence[str], methods: Sequence[str]
+              ) -> dict[str, Any]:
+    """Per use and method: mean regret (pp) over (task, seed) and its 95 % t-interval over seeds."""
+    out: dict[str, Any] = {}
+    for use in ("constant", "one_cycle", "clr"):
+        names = [t for t in tasks if TASKS[t].use == use]
+        if not names:
+            continue
+        seeds = sorted({s for (t, s) in per if t in names})
+        res = {}
         for m in methods:
-            s = r["suggestions"].get(m)
-            if s is None or s.get("lr") is None:
-                row.append("n/a" if s is None else "none")
-                continue
-            g = 100 * regret(lrs, accs, s["lr"])
-            regrets[m].append(g)
-            cell = f"{fmt_lr(s['lr'])} ({g:.1f} pp)"
-            if m.startswith("lrkit:robust"):
-                cell = f"{fmt_lr(s['lr'])} [{fmt_lr(s['low'])}, {fmt_lr(s['high'])}] ({g:.1f} pp)"
-            row.append(cell)
-            ts["methods"][m] = {**s, "regret_pp": g}
-        lines.append("| " + " | ".join(row) + " |")
-        summary["tasks"][name] = ts
-    n_tasks = len(task_results)
-    mean_row = ["**mean regret**", ""]
-    summary["mean_regret_pp"] = {}
-    for m in methods:
-        v = regrets[m]
-        if not v:
-            mean_row.append("n/a")
-            continue
-        mu = float(np.mean(v))
-        summary["mean_regret_pp"][m] = mu
-        mean_row.append(f"**{mu:.2f} pp**" + ("" if len(v) == n_tasks else f" ({len(v)}/{n_tasks} tasks)"))
-    lines.append("| " + " | ".join(mean_row) + " |")
-    complete = {m: v for m, v in summary["mean_regret_pp"].items() if len(regrets[m]) == n_tasks}
-    if complete:
-        best = min(complete.values())
-        winners = [m for m, v in complete.items() if v == best]
-        summary["lowest_mean_regret"] = winners
-        summary["robust_is_lowest"] = "lrkit:robust" in winners
-    return "\n".join(lines), summary
+            by_seed = []
+            for s in seeds:
+                v = [per[t, s]["regret"][m] for t in names if (t, s) in per and m in per[t, s]["regret"]]
+                if len(v) == len(names):
+                    by_seed.append(float(np.mean(v)))
+            if len(by_seed) == len(seeds) and seeds:
+                mean, half = mean_ci(by_seed)
+                res[m] = {"mean_pp": mean, "ci95_pp": half, "per_seed_pp": by_seed}
+        out[use] = {"tasks": names, "seeds": seeds, "methods": res}
+    return out
 
 
-def plot_task(name: str, r: dict[str, Any], path: Path) -> None:
-    import matplotlib
+def _fmt(r: dict[str, Any] | None) -> str:
+    if r is None:
+        return "n/a"
+    ci = "" if math.isnan(r["ci95_pp"]) else f" ± {r['ci95_pp']:.1f}"
+    return f"{r['mean_pp']:.2f}{ci}"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    lrs, accs = np.asarray(r["grid_lrs"]), 100 * np.asarray(r["grid_accs"])
-    ax.semilogx(lrs, accs, "o-", color="k", label="grid (val acc)")
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, m in enumerate(METHODS):
-        s = r["suggestions"].get(m)
-        if not s or s.get("lr") is None:
-            continue
-        c = colors[i % len(colors)]
-        ax.axvline(s["lr"], color=c, ls="--", lw=1.2, label=f"{m} {fmt_lr(s['lr'])}")
-        if m == "lrkit:robust" and s["low"] < s["high"]:
-            ax.axvspan(s["low"], s["high"], color=c, alpha=0.12)
-    ax.set_xlabel("learning rate (max_lr for one-cycle)")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(name)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def render(summary: dict[str, Any], methods: Sequence[str], title: str) -> str:
+    lines = [f"### {title}", "", "| use (tasks) | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]
+    for use, u in summary.items():
+        lines.append(f"| {use} ({len(u['tasks'])} × {len(u['seeds'])} seeds) | "
+                     + " | ".join(_fmt(u["methods"].get(m)) for m in methods) + " |")
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------------
-def run(scale: str = "lite", out: str | Path | None = None, tasks: Sequence[str] | None = None,
-        finders: Sequence[str] | None = None, data=None, threads: int | None = 1,
-        log=print) -> dict[str, Any]:
-    """Run (or resume) the benchmark; returns the summary dict (also written as summary.json)."""
-    from lrkit.data import load_cifar10
+FINDERS = ("lrkit", *peers.PEERS)
 
-    if threads:
-        torch.set_num_threads(threads)
+
+def run(scale: str = "full", out: str | Path | None = None, *, tasks: Sequence[str] | None = None,
+        finders: Sequence[str] | None = None, data_dir: str | None = None, executor: str = "serial",
+        workers: int | None = None, threads: int | None = 1, log: Callable[..., None] = print) -> dict[str, Any]:
+    """Run (or resume) the benchmark; returns the summary (also written as summary.json and table.md)."""
+    import torch
+
+    from lrkit.suggest import USE_RULES
+
     sc = SCALES[scale]
     out = Path(out) if out is not None else ROOT / "results" / "suggestion_quality" / scale
-    tasks = list(tasks or TASKS)
-    finders = list(finders or FINDERS)
-    if data is None:
-        data = load_cifar10(download=False)
-    loaders = make_loaders(data, sc)
-    common = {"scale": scale, **sc, "data_source": Path(str(loaders.source)).name,
-              "n_train": loaders.train.num_examples, "n_val": loaders.val.num_examples}
-    notes = []
-    avail = {f: finder_available(f) for f in finders}
-    for f, why in avail.items():
-        if why:
-            notes.append(f"{f}: n/a ({why})")
-            log(f"note: {f} is n/a here ({why})")
+    tasks = list(tasks or sc["tasks"])
+    finders = [f for f in (finders or FINDERS)]
+    unknown = sorted(set(tasks) - set(TASKS)) + sorted(set(finders) - set(FINDERS))
+    if unknown:
+        raise BenchError(f"unknown tasks or finders: {unknown}")
+    notes, avail = [], {}
+    for f in finders:
+        avail[f] = None if f == "lrkit" else peers.available(f)
+        if avail[f]:
+            notes.append(f"{f}: n/a here ({avail[f]})")
+            log(f"note: {f} is n/a here ({avail[f]})")
+    _data(data_dir)  # fail here, before any work, if the data is missing
+    if threads:
+        torch.set_num_threads(threads)
+    seeds = range(sc["seeds"])
     t_start = time.perf_counter()
-    task_results = {}
-    compute_s = 0.0  # seconds recorded in the result files (the cost of the run, across resumes)
-    for tname in tasks:
-        task = TASKS[tname]
-        # the role is not part of the work unit: it only decides which table a task goes into
-        tcfg = {**common, "task": {k: v for k, v in asdict(task).items() if k != "role"}}
-        lrs = grid_lrs(task, sc["grid_points"])
-        accs = []
-        for lr in lrs:
-            t0 = time.perf_counter()
-            rec = cached(out / tname / f"train_lr{lr:.4g}.json", {**tcfg, "kind": "train", "lr": lr},
-                         lambda lr=lr, task=task: train_at(task, lr, loaders, sc))
-            accs.append(rec["result"]["val_acc"])
-            log(f"[{time.perf_counter() - t_start:7.1f}s] {tname} train lr={lr:.4g}: "
-                f"val acc {100 * accs[-1]:.1f}% ({time.perf_counter() - t0:.1f}s this call)")
-        loaders.train._epoch = 0
-        batches = sweep_batches(loaders.train, sc["sweep_iters"])
-        suggestions: dict[str, Any] = {}
-        for f in finders:
-            if avail[f]:
-                continue
-            t0 = time.perf_counter()
-            scfg = {**tcfg, "kind": "sweep", "finder": f, "start_lr": task.sweep_start,
-                    "end_lr": task.sweep_end, "num_iter": sc["sweep_iters"]}
-            try:
-                rec = cached(out / tname / f"sweep_{f}.json", scfg,
-                             lambda f=f, t=task, b=batches: FINDERS[f](t, b, sc))
-            except BenchError:
-                raise
-            except Exception as e:  # noqa: BLE001 - a foreign finder failing is reported, not fatal
-                notes.append(f"{tname} {f} failed: {type(e).__name__}: {e}")
-                log(f"note: {tname} {f} failed: {type(e).__name__}: {e}")
-                continue
-            found = lrkit_from_record(rec["result"]) if f == "lrkit" else rec["result"]["suggestions"]
-            for m, s in found.items():
-                suggestions[f"{f}:{m}"] = s
-            log(f"[{time.perf_counter() - t_start:7.1f}s] {tname} sweep {f}: "
-                f"{rec['result']['points']} points, "
-                + ", ".join(f"{m}={s['lr']:.3g}" if s["lr"] is not None else f"{m}=none"
-                            for m, s in found.items())
-                + f" ({time.perf_counter() - t0:.1f}s this call)")
-        task_results[tname] = {"grid_lrs": lrs, "grid_accs": accs, "suggestions": suggestions}
-        compute_s += sum(json.loads(p.read_text()).get("seconds", 0.0) for p in (out / tname).glob("*.json"))
-        plot_task(tname, task_results[tname], out / f"{tname}.png")
-    from lrkit.suggest import ROBUST_BASE
+    trains = [(t, lr, s, scale, str(out), data_dir) for t in tasks for s in seeds
+              for lr in grid_lrs(TASKS[t], sc["grid_points"])]
+    sweeps = [(t, f, s, scale, str(out), data_dir) for t in tasks for s in seeds for f in finders if not avail[f]]
+    if executor == "serial":
+        accs = [unit_train(*a) for a in trains]
+        sw = [unit_sweep(*a) for a in sweeps]
+    else:
+        from lrkit.bench.executors import get_executor, run_all
 
-    evals = {k: v for k, v in task_results.items() if TASKS[k].role == "eval"}
-    tuning = {k: v for k, v in task_results.items() if TASKS[k].role == "tuning"}
-    table, summary = summarize(evals)
-    every = summarize(task_results, METHODS + CANDIDATES)[1]["tasks"]  # every task, every method
-    summary["tasks"] = {k: {**v, "role": TASKS[k].role} for k, v in every.items()}
-    tuning_md = ""
-    if tuning:
-        t_table, t_summary = summarize(tuning, CANDIDATES + METHODS[1:])
-        cand = {m: v for m, v in t_summary["mean_regret_pp"].items() if m in CANDIDATES}
-        chosen = min(cand, key=cand.get).removeprefix("lrkit:robust[").rstrip("]") if cand else None
-        summary["tuning"] = {"tasks": sorted(tuning), "mean_regret_pp": t_summary["mean_regret_pp"],
-                             "best_candidate": chosen, "library_robust_base": ROBUST_BASE,
-                             "library_matches": chosen == ROBUST_BASE}
-        tuning_md = (f"\n## Choosing the robust rule (held-out tuning tasks: {', '.join(sorted(tuning))})\n\n"
-                     f"{t_table}\n\nLowest mean regret among the robust candidates: `robust[{chosen}]`; "
-                     f"lrkit's `ROBUST_BASE` is `{ROBUST_BASE}` → "
-                     f"{'matches' if chosen == ROBUST_BASE else 'DIFFERS (update lrkit.finder.ROBUST_BASE)'}.\n")
-    summary.update(scale=scale, notes=notes, wall_seconds_this_call=time.perf_counter() - t_start,
-                   compute_seconds_recorded=compute_s,
-                   regret_definition="best grid val acc - val acc at the suggested LR, interpolated "
-                                     "linearly in log10(LR) over the grid, clamped outside it; in pp")
-    md = (f"# Suggestion quality ({scale})\n\n"
-          f"{common['n_train']} training / {common['n_val']} validation images (validation carved out of "
-          f"the CIFAR-10 training set), {sc['grid_points']} grid LRs per task, "
-          f"{sc['epochs'] or sc['iterations']} {'epochs' if sc['epochs'] else 'iterations'}, batch "
-          f"{sc['batch_size']}, seed {sc['seed']}; every finder sweeps {sc['sweep_iters']} iterations "
-          f"on the same batches from the same init. Cells: suggested LR (regret in percentage points = "
-          f"best grid val acc − val acc at the suggestion, linear interpolation in log10 LR, clamped "
-          f"outside the grid). ⚠ grid edge: the best grid LR is an end point of the grid, so the "
-          f"optimum may lie outside it. Compute time recorded in the result files: {compute_s:.0f} s "
-          f"({torch.get_num_threads()} torch thread(s)).\n\n## Evaluation tasks: "
-          f"{', '.join(evals) or 'none'}\n\n{table}\n")
-    if notes:
-        md += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
-    if "robust_is_lowest" in summary:
-        md += (f"\nLowest mean regret: {', '.join(summary['lowest_mean_regret'])} — lrkit robust is "
-               f"{'' if summary['robust_is_lowest'] else 'NOT '}the lowest.\n")
-    md += tuning_md
-    atomic_write_text(out / "table.md", md)
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
-    log(md)
+        with get_executor(executor, workers=workers, threads=threads) as ex:
+            accs = run_all(ex, unit_train, trains)
+            sw = run_all(ex, unit_sweep, sweeps)
+    acc_of = {(a[0], a[1], a[2]): v for a, v in zip(trains, accs, strict=True)}
+    sweep_of = {(a[0], a[1], a[2]): v for a, v in zip(sweeps, sw, strict=True)}
+    per: dict[tuple[str, int], dict[str, Any]] = {}
+    methods: list[str] = ["lrkit"]
+    for t in tasks:
+        task = TASKS[t]
+        lrs = grid_lrs(task, sc["grid_points"])
+        for s in seeds:
+            accs_ts = [acc_of[t, lr, s] for lr in lrs]
+            sugg: dict[str, float] = {}
+            for f in finders:
+                if (t, f, s) not in sweep_of:
+                    continue
+                rec = sweep_of[t, f, s]
+                if rec.get("error"):
+                    notes.append(f"{t} seed {s}: {f} failed: {rec['error']}")
+                got = lrkit_suggestions(rec, task.use) if f == "lrkit" else peer_suggestions(f, rec)
+                sugg.update(got)
+                methods += [m for m in got if m not in methods]
+            per[t, s] = {"grid_lrs": lrs, "grid_accs": accs_ts, "suggestions": sugg,
+                         "regret": {m: 100 * regret(lrs, accs_ts, lr) for m, lr in sugg.items()},
+                         "best_at_edge": int(np.argmax(accs_ts)) in (0, len(lrs) - 1)}
+    cands = [m for m in methods if m.startswith("cand:")]
+    shown = [m for m in methods if not m.startswith("cand:")]
+    ev = [t for t in tasks if TASKS[t].role == "eval"]
+    tu = [t for t in tasks if TASKS[t].role == "tuning"]
+    s_eval = summarize(per, ev, methods)
+    s_tune = summarize(per, tu, methods)
+    chosen = {use: min(cands, key=lambda m: u["methods"].get(m, {"mean_pp": math.inf})["mean_pp"])
+              .removeprefix("cand:") for use, u in s_tune.items() if cands}
+    verdicts = {}
+    for use, u in s_eval.items():
+        done = {m: r["mean_pp"] for m, r in u["methods"].items() if m in shown}
+        best = min(done.values()) if done else math.nan
+        verdicts[use] = {"lowest": sorted(m for m, v in done.items() if v == best),
+                         "lrkit_is_lowest": "lrkit" in done and done["lrkit"] == best,
+                         "library_rule": USE_RULES[use], "tuning_choice": chosen.get(use),
+                         "library_matches_tuning": chosen.get(use) == USE_RULES[use]}
+    compute_s = sum(float(read_json(p).get("seconds") or 0.0) for p in out.rglob("seed*/*.json"))
+    summary = {"scale": scale, **{k: v for k, v in sc.items() if k != "tasks"}, "tasks": tasks,
+               "finders": finders, "notes": notes, "eval": s_eval, "tuning": s_tune, "verdicts": verdicts,
+               "per_task": {f"{t}/seed{s}": v for (t, s), v in per.items()},
+               "compute_seconds_recorded": compute_s, "wall_seconds_this_call": time.perf_counter() - t_start}
+    md = [f"# Suggestion quality ({scale})", "",
+          f"{sc['n_per_class']} training / {sc['val_per_class']} validation images per class (validation carved "
+          f"out of the CIFAR-10 training set), {sc['grid_points']} grid LRs per task, {sc['seeds']} seeds (a seed "
+          f"sets the initial weights and the batch order), {sc['iterations']} iterations per training run; every "
+          f"finder sweeps {sc['sweep_iters']} iterations on the same batches from the same init. Cells: mean "
+          f"regret in pp over (task, seed) ± the 95 % t-interval over seeds. Compute recorded in the result "
+          f"files: {compute_s / 3600:.2f} h of {threads or torch.get_num_threads()}-thread work.", "",
+          render(s_eval, shown, f"Evaluation tasks ({len(ev)})"), ""]
+    for use, v in verdicts.items():
+        md.append(f"- **{use}**: lowest mean regret: {', '.join(v['lowest'])} → lrkit's rule (`{v['library_rule']}`) "
+                  f"is {'' if v['lrkit_is_lowest'] else 'NOT '}the lowest. Tuning tasks choose `{v['tuning_choice']}`"
+                  f" → {'matches' if v['library_matches_tuning'] else 'DIFFERS from'} the library.")
+    edges = sorted({t for (t, s), v in per.items() if v["best_at_edge"]})
+    md += ["", f"Best grid LR at a grid edge (task/seed): {', '.join(edges) or 'none'}.", "",
+           render(s_tune, shown + cands, f"Tuning tasks ({len(tu)}): where the rules are chosen"), ""]
+    md += [f"- {n}" for n in notes]
+    atomic_write_text(out / "table.md", "\n".join(md) + "\n")
+    atomic_write_text(out / "summary.json", dumps(summary, indent=1))
+    log("\n".join(md))
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scale", choices=list(SCALES), default="lite")
-    ap.add_argument("--out", default=None,
-                    help="results dir (default benchmarks/results/suggestion_quality/<scale>)")
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--scale", choices=list(SCALES), default="full")
+    ap.add_argument("--out", default=None, help="results folder (default benchmarks/results/suggestion_quality/SCALE)")
     ap.add_argument("--tasks", nargs="*", choices=list(TASKS), default=None)
     ap.add_argument("--finders", nargs="*", choices=list(FINDERS), default=None)
-    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--executor", default="serial", help="serial, local, submitit or ray (lrkit.bench.executors)")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
     args = ap.parse_args(argv)
     try:
-        return run(args.scale, args.out, args.tasks, args.finders, threads=args.threads)
-    except BenchError as e:
-        sys.exit(f"error: {e}")
+        run(args.scale, args.out, tasks=args.tasks, finders=args.finders, data_dir=args.data_dir,
+            executor=args.executor, workers=args.workers, threads=args.threads)
+    except (BenchError, ValueError, OSError) as e:
+        print(f"bench_suggestion_quality: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

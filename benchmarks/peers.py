@@ -9,8 +9,8 @@ for timing the sweep alone).
 - ``torch-lr-finder``: ``LRFinder.range_test`` + ``reset()``; the suggestion is what
   ``plot(suggest_lr=True)`` returns (steepest gradient of the loss over the sample index), drawn on an
   off-screen Agg figure. Divergence stop: its default ``diverge_th=5`` or off.
-- ``fastai``: ``Learner.lr_find(suggest_funcs=(valley,))`` on plain torch DataLoaders; ``stop_div``
-  on (its default) or off.
+- ``fastai``: ``Learner.lr_find(suggest_funcs=(minimum, steep, valley, slide))`` — its four rules —
+  on plain torch DataLoaders; ``stop_div`` on (its default) or off.
 - ``lightning``: ``Tuner(Trainer).lr_find`` on a thin LightningModule around ``model``; the
   suggestion is ``suggestion()`` (steepest gradient of the smoothed loss over the LR itself);
   ``early_stop_threshold`` 4.0 (its default) or off. Its checkpoint goes into a temporary folder.
@@ -44,8 +44,7 @@ _MODULES = {"torch-lr-finder": "torch_lr_finder", "fastai": "fastai.learner", "l
 class PeerSweep:
     lr: list[float]
     loss: list[float | None]
-    suggestion: float | None
-    rule: str  # the name of the peer's suggestion rule
+    suggestions: dict[str, float | None]  # the peer's rules (by its own names) and the LR each suggests
 
     @property
     def points(self) -> int:
@@ -111,14 +110,14 @@ def sweep_torch_lr_finder(model: nn.Module, make_opt: MakeOpt, loss_fn: nn.Modul
             lr = out[1] if isinstance(out, tuple) else None
     finder.reset()
     h = finder.history
-    return PeerSweep([float(v) for v in h["lr"]], _finite(h["loss"]), None if lr is None else float(lr),
-                     "steepest")
+    return PeerSweep([float(v) for v in h["lr"]], _finite(h["loss"]),
+                     {"steepest": None if lr is None else float(lr)} if suggest else {})
 
 
 def sweep_fastai(model: nn.Module, make_opt: MakeOpt, loss_fn: nn.Module, batches: Batches,
                  start_lr: float, end_lr: float, *, diverge: bool = True, suggest: bool = True) -> PeerSweep:
     threads = torch.get_num_threads()
-    from fastai.callback.schedule import valley
+    from fastai.callback.schedule import minimum, slide, steep, valley
     from fastai.data.core import DataLoaders
     from fastai.learner import Learner
     from fastai.optimizer import OptimWrapper
@@ -132,11 +131,12 @@ def sweep_fastai(model: nn.Module, make_opt: MakeOpt, loss_fn: nn.Module, batche
         dls = DataLoaders(_loader(batches), _loader(batches), device=torch.device("cpu"))
         learn = Learner(dls, model, loss_func=loss_fn, path=tmp, opt_func=opt_func)
         with quiet(), learn.no_bar():
+            rules = (minimum, steep, valley, slide)
             res = learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=len(batches), stop_div=diverge,
-                                show_plot=False, suggest_funcs=(valley,) if suggest else ())
+                                show_plot=False, suggest_funcs=rules if suggest else ())
     rec = learn.recorder
-    return PeerSweep([float(v) for v in rec.lrs], _finite(rec.losses), float(res.valley) if suggest else None,
-                     "valley")
+    found = {f.__name__: float(getattr(res, f.__name__)) for f in rules} if suggest else {}
+    return PeerSweep([float(v) for v in rec.lrs], _finite(rec.losses), found)
 
 
 def sweep_lightning(model: nn.Module, make_opt: MakeOpt, loss_fn: nn.Module, batches: Batches,
@@ -165,7 +165,7 @@ def sweep_lightning(model: nn.Module, make_opt: MakeOpt, loss_fn: nn.Module, bat
                                      early_stop_threshold=4.0 if diverge else None, update_attr=False)
         lr = res.suggestion() if suggest else None
     return PeerSweep([float(v) for v in res.results["lr"]], _finite(res.results["loss"]),
-                     None if lr is None else float(lr), "steepest")
+                     {"steepest": None if lr is None else float(lr)} if suggest else {})
 
 
 SWEEPS = {"torch-lr-finder": sweep_torch_lr_finder, "fastai": sweep_fastai, "lightning": sweep_lightning}

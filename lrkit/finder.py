@@ -230,10 +230,12 @@ class Ramp(Schedule):
 class _Sweep:
     """The ``fit`` callback of :func:`lr_find`: reads each step's loss, smooths it, decides to stop."""
 
-    def __init__(self, model, num_iter, smoothing, diverge_th, max_skipped, val_set, loss_fn, dev, amp_dtype,
-                 channels_last):
+    def __init__(self, model, num_iter, smoothing, diverge_th, return_th, max_skipped, val_set, loss_fn, dev,
+                 amp_dtype, channels_last):
         self.model, self.num_iter, self.max_skipped = model, num_iter, max_skipped
-        self.beta, self.div = 1.0 - smoothing, diverge_th
+        self.beta, self.div, self.ret = 1.0 - smoothing, diverge_th, return_th
+        self.patience = max(3, num_iter // 25)
+        self._above = 0
         self.val_set, self.loss_fn, self.dev, self.amp_dtype = val_set, loss_fn, dev, amp_dtype
         self.channels_last = channels_last
         self.lrs: list[list[float]] = []
@@ -274,6 +276,11 @@ class _Sweep:
         if s > self.div * self._best:
             self.reason = "diverged"
             raise StopTraining(self.reason)
+        start = self.smoothed[0]
+        self._above = self._above + 1 if (self.ret is not None and s > self.ret * start) else 0
+        if self._above >= self.patience and self._best < 0.95 * start:  # it learned, then lost it all
+            self.reason = f"diverged (above {self.ret:g} × the starting loss for {self.patience} points)"
+            raise StopTraining(self.reason)
         if len(self.losses) == self.num_iter:
             raise StopTraining("completed")
 
@@ -283,12 +290,13 @@ def lr_find(
     data: Iterable[Batch],
     optimizer: torch.optim.Optimizer,
     loss_fn: LossFn | None = None,
-    start_lr: float = 1e-7,
+    start_lr: float = 1e-5,
     end_lr: float = 10.0,
     num_iter: int = 100,
     mode: str = "exp",
     smoothing: float = 0.05,
     diverge_th: float | None = 5.0,
+    return_th: float | None = 1.0,
     accumulation_steps: int = 1,
     amp: bool = False,
     scaler: Any = None,
@@ -320,8 +328,14 @@ def lr_find(
         smoothing: weight of the newest loss in the bias-corrected EMA (β = 1 − smoothing; see
             :func:`~lrkit.suggest.ema_smooth`).
         diverge_th: stop when smoothed loss > ``diverge_th`` × the best smoothed loss so far (the
-            diverging point is recorded). ``None`` or ``inf`` disables it. Must be > 1. (Meant for
-            positive losses such as cross-entropy.)
+            diverging point is recorded). ``None`` disables every divergence stop (this one and
+            ``return_th``'s); ``inf`` only this one. Must be > 1. (Meant for positive losses such as
+            cross-entropy.)
+        return_th: also stop when, after the loss has fallen (best < 0.95 × the first smoothed
+            loss), the smoothed loss stays above ``return_th`` × the first smoothed loss for
+            ``max(3, num_iter // 25)`` points in a row: everything learned is lost, whether or not the
+            loss ever reaches ``diverge_th`` × its best (a loss that levels off high, e.g. a net
+            stuck at chance). ``None`` disables it.
         amp: autocast (bfloat16 on CPU; float16 with a GradScaler on CUDA, as :func:`lrkit.train.fit`).
         scaler: a ``torch.amp.GradScaler``. A step it skips (inf/NaN gradients) is neither recorded
             nor advances the LR; after more than ``max_skipped`` skipped steps (default ``num_iter``)
@@ -345,6 +359,8 @@ def lr_find(
     smoothing = check_float("smoothing", smoothing, min=0.0, max=1.0, min_open=True)
     if diverge_th is not None:
         diverge_th = check_float("diverge_th", diverge_th, min=1.0, min_open=True, allow_inf=True)
+    if return_th is not None:
+        return_th = check_float("return_th", return_th, min=0.0, min_open=True)
     accumulation_steps = check_int("accumulation_steps", accumulation_steps, min=1)
     if val_data is not None:
         val_batches = check_int("val_batches", val_batches, min=1)
@@ -370,8 +386,9 @@ def lr_find(
                     break
             if not val_set:
                 raise ValueError("val_data yielded no batch")
-        sweep = _Sweep(model, num_iter, smoothing, math.inf if diverge_th is None else diverge_th, max_skipped,
-                       val_set, loss_fn, dev, amp_dtype, channels_last)
+        sweep = _Sweep(model, num_iter, smoothing, math.inf if diverge_th is None else diverge_th,
+                       None if diverge_th is None else return_th, max_skipped, val_set, loss_fn, dev, amp_dtype,
+                       channels_last)
         scheduler = ScheduledLR(optimizer, Ramp(start_lr, end_lr, num_iter, mode), multipliers=ratios.tolist())
         try:
             fit(model, optimizer, data, iterations=num_iter + max_skipped, loss_fn=loss_fn, scheduler=scheduler,
@@ -389,6 +406,7 @@ def lr_find(
         skipped_steps=sweep.skipped,
         config={"start_lr": start_lr, "end_lr": end_lr, "num_iter": num_iter, "mode": mode,
                 "smoothing": smoothing, "diverge_th": math.inf if diverge_th is None else diverge_th,
+                "return_th": return_th,
                 "accumulation_steps": accumulation_steps, "amp": bool(amp),
                 "val_batches": val_batches if val_data is not None else None, "ratios": ratios.tolist()},
     )

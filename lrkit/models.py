@@ -26,6 +26,7 @@ __all__ = [
     "count_parameters",
     "fastnet",
     "get_model",
+    "mlp",
     "multiplier_param_groups",
     "resnet20",
     "resnet56",
@@ -272,6 +273,17 @@ def fastnet(num_classes: int = 10) -> FastNet:
     return FastNet(num_classes)
 
 
+def mlp(num_classes: int = 10, hidden: tuple[int, ...] = (512, 256)) -> nn.Sequential:
+    """A plain multi-layer perceptron on the flattened 3×32×32 image (ReLU, no normalisation):
+    the range test on a net without BatchNorm."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    c = 3 * 32 * 32
+    for h in hidden:
+        layers += [nn.Linear(c, h), nn.ReLU()]
+        c = h
+    return nn.Sequential(*layers, nn.Linear(c, num_classes))
+
+
 # --------------------------------------------------------------------------------------------------
 # torchvision adapter
 # --------------------------------------------------------------------------------------------------
@@ -318,6 +330,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet20": resnet20,
     "resnet56": resnet56,
     "fastnet": fastnet,
+    "mlp": mlp,
     "wrn16_2": lambda num_classes=10: wide_resnet(16, 2, num_classes),
     "wrn16_1": lambda num_classes=10: wide_resnet(16, 1, num_classes),
     "wrn28_10": lambda num_classes=10: wide_resnet(28, 10, num_classes),

@@ -2,8 +2,11 @@
 
 - :func:`ema_smooth` — the bias-corrected EMA every loss curve is read through.
 - :data:`RULES` — the point rules as a ``{name: rule}`` table; every rule has one signature,
-  ``rule(lrs, smoothed) -> index`` (the window's LRs and smoothed losses; the index of the point it
-  reads). ``'minimum'`` reads the lowest point and suggests a tenth of its LR (:data:`LR_FACTOR`).
+  ``rule(lrs, smoothed) -> index`` (the window's LRs and smoothed losses, cut at the smoothed
+  minimum; the index of the point it reads). A rule *spec* scales the point's LR: ``"min/10"`` (the
+  classic "minimum ÷ 10", named ``'minimum'``), ``"valley*3"``.
+- :data:`USE_RULES` — the rule for each use of a suggestion: a constant LR, a one-cycle (or
+  warmup + cosine) peak, CLR bounds; ``rt.suggest(for_="one_cycle")``.
 - :class:`RangeTest` — a loss-vs-LR sweep (:func:`lrkit.finder.lr_find` makes one; build one from
   arrays for experiments), its suggestions (:meth:`RangeTest.suggest`, ``'robust'`` with an
   interval), plot and JSON.
@@ -20,19 +23,23 @@ from typing import Any
 
 import numpy as np
 
-from .utils import atomic_write_text, check_choice, check_float, check_int, dumps, loads, read_json
+from .utils import atomic_write_text, check_choice, check_float, check_int, did_you_mean, dumps, loads, read_json
 
 __all__ = [
     "AccuracyRangeTest",
-    "LR_FACTOR",
+    "CLR_RATIO",
+    "DEFAULT_USE",
     "POINT_METHODS",
     "ROBUST_BASE",
     "RULES",
     "RangeTest",
     "SUGGESTION_METHODS",
     "Suggestion",
+    "USES",
+    "USE_RULES",
     "clr_bounds",
     "ema_smooth",
+    "parse_rule",
 ]
 
 # --------------------------------------------------------------------------------------------------
@@ -61,6 +68,8 @@ def ema_smooth(values: Sequence[float] | np.ndarray, smoothing: float = 0.05) ->
 
 def steepest(lrs: np.ndarray, y: np.ndarray) -> int:
     """The most negative d y / d log10(lr) (central differences on the actual, possibly uneven grid)."""
+    if len(y) < 2:
+        return 0
     return int(np.nanargmin(np.gradient(y, np.log10(lrs))))
 
 
@@ -92,19 +101,63 @@ def valley(lrs: np.ndarray, y: np.ndarray) -> int:
 
 
 def minimum(lrs: np.ndarray, y: np.ndarray) -> int:
-    """The lowest point (its LR is divided by :data:`LR_FACTOR` ``['minimum']``)."""
+    """The lowest point."""
     return int(np.argmin(y))
 
 
 Rule = Callable[[np.ndarray, np.ndarray], int]
-#: the point rules: ``rule(lrs, smoothed) -> index`` of the point whose LR (÷ LR_FACTOR) is suggested
-RULES: dict[str, Rule] = {"steepest": steepest, "valley": valley, "minimum": minimum}
-#: what a rule's point LR is divided by
-LR_FACTOR: dict[str, float] = {"steepest": 1.0, "valley": 1.0, "minimum": 10.0}
-POINT_METHODS = tuple(RULES)
+#: the point rules: ``rule(lrs, smoothed) -> index`` of the point they read. Every rule only sees the
+#: curve up to its smoothed minimum (``RangeTest`` cuts it there), so none reads a point past it.
+RULES: dict[str, Rule] = {"steepest": steepest, "valley": valley, "min": minimum}
+#: named suggestions: rule spec (``"<rule>"``, ``"<rule>/<k>"`` or ``"<rule>*<k>"``: the point's LR ÷ or × k)
+NAMED: dict[str, str] = {"steepest": "steepest", "valley": "valley", "minimum": "min/10"}
+POINT_METHODS = tuple(NAMED)
 SUGGESTION_METHODS = (*POINT_METHODS, "robust")
-#: the point rule that ``suggest("robust")`` bootstraps, chosen on held-out tasks (see RangeTest.suggest)
+#: the rule that ``suggest("robust")`` bootstraps
 ROBUST_BASE = "minimum"
+
+#: what a suggestion can be for: a constant LR, the peak of one-cycle (or of warmup + cosine), and
+#: the upper bound of a cyclical LR (its lower bound is ``max_lr / CLR_RATIO``)
+USES = ("constant", "one_cycle", "clr")
+#: the rule each use reads, bootstrapped (``'robust'``): chosen on the tuning tasks of
+#: ``benchmarks/bench_suggestion_quality.py`` (the candidates are every rule of RULES × 1/10, 1/3, 1,
+#: 3, 10); BENCHMARKS.md §3 has the evidence and the regret on held-out evaluation tasks.
+USE_RULES: dict[str, str] = {"constant": "min/10", "one_cycle": "min/3", "clr": "min/3"}
+#: Smith 2017's ratio of the CLR bounds (0.006 / 0.001)
+CLR_RATIO = 6.0
+#: the use :meth:`RangeTest.suggest` answers when asked nothing else (library, CLI, docs, notebooks)
+DEFAULT_USE = "constant"
+
+
+def parse_rule(spec: str, name: str = "method") -> tuple[str, float]:
+    """``"min/10"`` → ``("min", 0.1)``, ``"valley*3"`` → ``("valley", 3.0)``, a named method
+    (``"minimum"``) → its spec's. ``ValueError`` naming the argument ``name`` for anything else."""
+    arg = name
+    if not isinstance(spec, str):
+        raise ValueError(f"{arg} must be a rule name such as 'valley' or 'min/10', got {spec!r}")
+    text = NAMED.get(spec, spec)
+    name, op, k = text.partition("/") if "/" in text else text.partition("*")
+    try:
+        factor = 1.0 if not op else (1.0 / float(k) if op == "/" else float(k))
+    except ValueError:
+        factor = math.nan
+    if name not in RULES or not (math.isfinite(factor) and factor > 0):
+        raise ValueError(f"{arg} must be one of {', '.join(map(repr, SUGGESTION_METHODS))} "
+                         f"or '<rule>/<k>' / '<rule>*<k>' with a rule in {sorted(RULES)} and k > 0; got {spec!r}"
+                         + did_you_mean(spec, [*SUGGESTION_METHODS, *RULES]))
+    return name, factor
+
+
+def _apply_rule(spec: str, lrs: np.ndarray, ys: np.ndarray) -> tuple[int, float]:
+    """(index into the window, suggested LR) of rule ``spec`` on a window's LRs and smoothed losses.
+
+    The rule sees the window only up to its smoothed minimum; the LR (the point's × the spec's
+    factor) is clamped to the window's LR range.
+    """
+    name, factor = parse_rule(spec)
+    m = int(np.argmin(ys))
+    i = RULES[name](lrs[: m + 1], ys[: m + 1])
+    return i, float(np.clip(lrs[i] * factor, lrs[0], lrs[-1]))
 
 
 def _centered_mean(x: np.ndarray, half: int) -> np.ndarray:
@@ -118,13 +171,16 @@ def _centered_mean(x: np.ndarray, half: int) -> np.ndarray:
 @dataclass
 class Suggestion:
     """A suggested LR. ``low``/``high`` bound an uncertainty interval (equal to ``lr`` for the point
-    rules); ``index`` is the sweep point it was read from (None if it is not one point)."""
+    rules); ``index`` is the sweep point it was read from (None if it is not one point); ``rule`` the
+    rule spec it applied; ``base_lr`` the lower CLR bound of a ``for_="clr"`` suggestion."""
 
     lr: float
     low: float
     high: float
     method: str
     index: int | None = None
+    rule: str | None = None
+    base_lr: float | None = None
 
     def __float__(self) -> float:
         return float(self.lr)
@@ -202,13 +258,21 @@ class RangeTest:
             raise ValueError("the recorded curve has gaps (non-finite values) inside the window")
         return int(keep[0]), int(keep[-1]) + 1
 
-    def suggest(self, method: str = "valley", *, skip_start: int | None = None, skip_end: int = 0,
-                n_boot: int = 200, ci: float = 0.9, seed: int = 0, base: str | None = None) -> Suggestion:
+    def suggest(self, method: str | None = None, *, for_: str | None = None, skip_start: int | None = None,
+                skip_end: int = 0, n_boot: int = 200, ci: float = 0.9, seed: int = 0,
+                base: str | None = None) -> Suggestion:
         """Suggest an LR from the reference group's sweep (``sweep_lr``).
 
-        All rules look at the smoothed loss on points ``skip_start … len - skip_end`` (default
+        With no ``method``, the suggestion is for a use — ``for_`` in :data:`USES`, default
+        :data:`DEFAULT_USE` (a constant LR): the use's rule (:data:`USE_RULES`) bootstrapped as
+        ``'robust'`` is, with an interval. ``for_="one_cycle"`` gives the peak of a one-cycle (or
+        warmup + cosine) schedule; ``for_="clr"`` gives CLR's ``max_lr`` with ``base_lr = max_lr /``
+        :data:`CLR_RATIO` in ``Suggestion.base_lr``.
+
+        Every rule reads the smoothed loss on points ``skip_start … len - skip_end`` (default
         ``skip_start``: the first 10 % of the points, ``len // 10`` — the early, flat and still
-        EMA-dominated part of the curve; fastai skips the same share):
+        EMA-dominated part of the curve; fastai skips the same share), **cut at its minimum**: no point
+        rule reads a point past the smoothed minimum (nor, therefore, past where the loss diverged).
 
         - ``'steepest'``: the LR where d(smoothed loss)/d(log10 lr) is most negative — the gradient
           is taken against log10 of the LR (``numpy.gradient`` on the actual, possibly uneven grid),
@@ -216,42 +280,46 @@ class RangeTest:
         - ``'valley'``: fastai's rule — the longest valley is the longest strictly decreasing
           subsequence of the smoothed loss; the suggestion is the point half way (by index, i.e. the
           geometric middle of an exponential sweep) between its first and last point.
-        - ``'minimum'``: the LR of the lowest smoothed loss divided by 10 (clamped to the sweep).
-        - ``'robust'``: lrkit's rule with an uncertainty interval: one of the point rules above
-          (``base``, default :data:`ROBUST_BASE`) applied to ``n_boot`` resampled curves. The trend
-          of the raw loss is a centred running mean (half-width ``round(0.25 / smoothing)`` points);
-          each replicate adds the residuals back to the trend with a random sign per block of
-          ``round(n ** (1/3))`` consecutive points (a block *wild* bootstrap, seeded by ``seed``),
-          is re-smoothed with the same EMA, and the base rule is applied to it. Flipping signs in
-          place — rather than moving blocks around — keeps the noise where it was measured: the
-          loss is far noisier near divergence than on the flat start, and residuals moved from the
-          divergent end into the flat start would fake dips there. ``lr`` is the median of the
-          replicates' LRs (in log space), ``low``/``high`` their central ``ci`` interval.
-          Deterministic for a fixed ``seed``; the global RNGs are not touched.
+        - ``'minimum'``: the LR of the lowest smoothed loss divided by 10 (the spec ``"min/10"``).
+        - any spec ``"<rule>/<k>"`` or ``"<rule>*<k>"`` with a rule of :data:`RULES`: that point's LR
+          ÷ or × ``k`` (clamped to the window).
+        - ``'robust'``: lrkit's rule with an uncertainty interval: a rule (``base``, default
+          :data:`ROBUST_BASE`) applied to ``n_boot`` resampled curves. The trend of the raw loss is a
+          centred running mean (half-width ``round(0.25 / smoothing)`` points); each replicate adds the
+          residuals back to the trend with a random sign per block of ``round(n ** (1/3))`` consecutive
+          points (a block *wild* bootstrap, seeded by ``seed``), is re-smoothed with the same EMA, and
+          the base rule is applied to it. Flipping signs in place — rather than moving blocks around —
+          keeps the noise where it was measured: the loss is far noisier near divergence than on the
+          flat start, and residuals moved from the divergent end into the flat start would fake dips
+          there. ``lr`` is the median of the replicates' LRs (in log space), ``low``/``high`` their
+          central ``ci`` interval. Deterministic for a fixed ``seed``; the global RNGs are not touched.
 
-          Why ``'minimum'`` is the default base: of the three point rules, bootstrapped, it had the
-          lowest mean regret on three held-out CIFAR-10 tasks (tasks that are *not* the ones the
-          suggestion-quality benchmark reports, though one shares its sweep with an evaluation task;
-          see ``benchmarks/bench_suggestion_quality.py`` and BENCHMARKS.md §3). The median over
-          replicates makes the noisiest rule — one argmin — stable,
-          and the interval says how far the noise alone can move it.
+        Why these rules: each use's rule had the lowest mean regret, among every rule of
+        :data:`RULES` × {1/10, 1/3, 1, 3, 10}, on the tuning tasks of
+        ``benchmarks/bench_suggestion_quality.py``; BENCHMARKS.md §3 reports them on evaluation tasks
+        they were not chosen on, beside torch-lr-finder, fastai and Lightning.
         """
-        check_choice("method", method, SUGGESTION_METHODS)
+        if method is not None and for_ is not None:
+            raise ValueError(f"give method or for_, not both (method={method!r}, for_={for_!r})")
         if base is not None and method != "robust":
             raise ValueError(f"base only applies to method='robust', not {method!r}")
         lo, hi = self._window(skip_start, skip_end)
+        if method is None:
+            use = check_choice("for_", DEFAULT_USE if for_ is None else for_, USES)
+            sug = self._robust(lo, hi, USE_RULES[use], n_boot=n_boot, ci=ci, seed=seed)
+            sug.method = use
+            if use == "clr":
+                sug.base_lr = sug.lr / CLR_RATIO
+            return sug
         if method == "robust":
-            return self._robust(lo, hi, n_boot=n_boot, ci=ci, seed=seed, base=base or ROBUST_BASE)
-        i = lo + RULES[method](self.sweep_lr[lo:hi], self.smoothed[lo:hi])
-        lr = self._rule_lr(method, i, lo, hi)
-        return Suggestion(lr=lr, low=lr, high=lr, method=method, index=i)
+            spec = base or ROBUST_BASE
+            parse_rule(spec, "base")
+            return self._robust(lo, hi, spec, n_boot=n_boot, ci=ci, seed=seed)
+        i, lr = _apply_rule(method, self.sweep_lr[lo:hi], self.smoothed[lo:hi])
+        return Suggestion(lr=lr, low=lr, high=lr, method=method, index=lo + i, rule=NAMED.get(method, method))
 
-    def _rule_lr(self, method: str, i: int, lo: int, hi: int) -> float:
-        """The LR rule ``method`` suggests from point ``i`` (÷ its LR_FACTOR, clamped to the window)."""
-        return float(np.clip(self.sweep_lr[i] / LR_FACTOR[method], self.sweep_lr[lo], self.sweep_lr[hi - 1]))
-
-    def _robust(self, lo: int, hi: int, *, n_boot: int, ci: float, seed: int, base: str) -> Suggestion:
-        check_choice("base", base, POINT_METHODS)
+    def _robust(self, lo: int, hi: int, spec: str, *, n_boot: int, ci: float, seed: int) -> Suggestion:
+        parse_rule(spec)
         n_boot = check_int("n_boot", n_boot, min=1)
         ci = check_float("ci", ci, min=0, max=1, min_open=True, max_open=True)
         seed = check_int("seed", seed, min=0)
@@ -266,20 +334,23 @@ class RangeTest:
         n_blocks = -(-n // block)
         rng = np.random.default_rng(seed)
         lrs = self.sweep_lr[lo:hi]
-        rule = RULES[base]
         estimates = np.empty(n_boot)
         for b in range(n_boot):
             signs = np.repeat(rng.choice([-1.0, 1.0], size=n_blocks), block)[:n]
             ys = ema_smooth(trend + signs * resid, self.smoothing)[lo:hi]
-            estimates[b] = math.log10(self._rule_lr(base, lo + rule(lrs, ys), lo, hi))
+            estimates[b] = math.log10(_apply_rule(spec, lrs, ys)[1])
         q = (1 - ci) / 2
         mid, low, high = np.quantile(estimates, [0.5, q, 1 - q])
         return Suggestion(lr=float(10 ** mid), low=float(10 ** low), high=float(10 ** high),
-                          method="robust", index=None)
+                          method="robust", index=None, rule=NAMED.get(spec, spec))
 
     def suggestions(self, **kwargs) -> dict[str, Suggestion]:
         """Every method of :data:`SUGGESTION_METHODS`, as ``{method: Suggestion}``."""
         return {m: self.suggest(m, **kwargs) for m in SUGGESTION_METHODS}
+
+    def for_uses(self, **kwargs) -> dict[str, Suggestion]:
+        """The suggestion for every use of :data:`USES`, as ``{use: Suggestion}``."""
+        return {u: self.suggest(for_=u, **kwargs) for u in USES}
 
     # ------------------------------------------------------------------------------- plot / json
     def plot(self, ax=None, suggestions: bool | Sequence[str] = True, skip_start: int | None = None,

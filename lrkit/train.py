@@ -238,8 +238,8 @@ class StopTraining(Exception):
     History, with the reason in ``history.meta["stopped"]``). The range test stops this way."""
 
 
-def _iter_batches(data: Any, start: int, needed: int | None = None) -> Iterator[Batch]:
-    """Batches for iterations ``start, start+1, …`` (``needed``: how many the caller will take).
+def _iter_batches(data: Any, start: int) -> Iterator[Batch]:
+    """Batches for iterations ``start, start+1, …``.
 
     A data source with ``get_batch(i)`` (lrkit's :class:`~lrkit.data.BatchLoader`) is indexed
     directly, so a resumed run sees exactly the batches an uninterrupted one would. Any other
@@ -260,10 +260,6 @@ def _iter_batches(data: Any, start: int, needed: int | None = None) -> Iterator[
     if n == 0:
         raise ValueError("training data yielded no batch (it is empty)")
     warned = False
-    if n is not None and needed is not None and n < start + needed:
-        warnings.warn(f"data has {n} batches but {start + needed} are needed; it is cycled, so batches repeat",
-                      RuntimeWarning, stacklevel=3)
-        warned = True
     seen = 0
     while True:
         passed = 0
@@ -286,7 +282,8 @@ def _iter_batches(data: Any, start: int, needed: int | None = None) -> Iterator[
                                  "(a one-shot iterator?); pass a re-iterable such as a list or a DataLoader")
             raise ValueError("training data yielded no batch")
         if not warned:
-            warnings.warn("data ran out; it is cycled, so batches repeat", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"data has {passed} batches and ran out; it is cycled, so batches repeat",
+                          RuntimeWarning, stacklevel=3)
             warned = True
 
 
@@ -426,7 +423,7 @@ def fit(
 
     bar = tqdm(total=iterations, initial=start, desc=desc, disable=not progress, leave=False,
                mininterval=0.5)
-    batches = _iter_batches(train_data, start * accumulation_steps, (iterations - start) * accumulation_steps)
+    batches = _iter_batches(train_data, start * accumulation_steps)
     pending: list[torch.Tensor] = []
     t0 = time.perf_counter() - elapsed0
 

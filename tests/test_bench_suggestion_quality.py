@@ -46,42 +46,62 @@ def test_regret_interpolates_in_log_lr_and_clamps(bench):
         bench.regret([1e-3], [0.1, 0.2], 1e-3)
 
 
-def test_cached_resumes_and_refuses_another_config(bench, tmp_path):
+def test_the_store_resumes_and_refuses_another_config(tmp_path):
+    from lrkit.bench.store import BenchError, cached
+
     p = tmp_path / "x.json"
     calls = []
-    r1 = bench.cached(p, {"a": 1}, lambda: calls.append(1) or {"v": 2})
-    r2 = bench.cached(p, {"a": 1}, lambda: calls.append(1) or {"v": 3})
-    assert calls == [1] and r1["result"] == r2["result"] == {"v": 2}
+    r1 = cached(p, {"a": 1}, lambda: calls.append(1) or {"v": 2})
+    r2 = cached(p, {"a": 1}, lambda: calls.append(1) or {"v": 3})
+    assert calls == [1] and r1["v"] == r2["v"] == 2 and r1["config"] == {"a": 1}
     before = p.read_text()
-    with pytest.raises(bench.BenchError, match="another configuration"):
-        bench.cached(p, {"a": 2}, lambda: {"v": 4})
+    with pytest.raises(BenchError, match="another configuration"):
+        cached(p, {"a": 2}, lambda: {"v": 4})
     assert p.read_text() == before
+
+
+def test_mean_ci_is_a_t_interval(bench):
+    m, h = bench.mean_ci([1.0, 2.0, 3.0])
+    assert m == pytest.approx(2.0) and h == pytest.approx(4.303 * 1.0 / math.sqrt(3))
+    assert math.isnan(bench.mean_ci([5.0])[1])
+
+
+def test_tasks_cover_nets_optimizers_uses_and_batches(bench):
+    ev = [t for t in bench.TASKS.values() if t.role == "eval"]
+    assert len(ev) >= 8
+    assert {t.model for t in ev} >= {"caffe_cifar10_full", "resnet20", "fastnet", "mlp"}
+    assert {t.optimizer for t in ev} >= {"sgd", "nesterov", "adam", "adamw"}
+    assert {t.schedule for t in ev} >= {"constant", "one_cycle", "clr"}
+    assert min(t.batch_size for t in ev) <= 64 and max(t.batch_size for t in ev) >= 512
+    assert not {t.name for t in ev} & {t.name for t in bench.TASKS.values() if t.role == "tuning"}
+    for t in bench.TASKS.values():  # >= 9 LRs over >= 3 decades
+        assert t.grid[1] - t.grid[0] >= 3 and bench.SCALES["full"]["grid_points"] >= 9
+    assert bench.SCALES["full"]["seeds"] >= 3
 
 
 def test_smoke_scale_end_to_end(bench, tmp_path):
     from lrkit.data import DataNotFoundError, load_cifar10
 
     try:
-        data = load_cifar10(download=False)
+        load_cifar10(download=False)
     except DataNotFoundError as e:
         pytest.skip(f"real CIFAR-10 not available: {e}")
-    summary = bench.run("smoke", out=tmp_path, data=data, log=lambda *a, **k: None)
-    for t in bench.TASKS:
-        files = {p.name for p in (tmp_path / t).glob("*.json")}
-        assert len([f for f in files if f.startswith("train_lr")]) == 2
-        assert "sweep_lrkit.json" in files
-        assert (tmp_path / f"{t}.png").stat().st_size > 0
-        ts = summary["tasks"][t]
-        for m in ("lrkit:robust", "lrkit:valley", "lrkit:steepest", "lrkit:minimum"):
-            assert ts["methods"][m]["regret_pp"] >= 0
-        rob = ts["methods"]["lrkit:robust"]
-        assert rob["low"] <= rob["lr"] <= rob["high"]
-        for m in ts["methods"].values():
-            assert m["regret_pp"] >= -1e-9
+    sc = bench.SCALES["smoke"]
+    summary = bench.run("smoke", out=tmp_path, finders=["lrkit"], log=lambda *a, **k: None)
+    for t in sc["tasks"]:
+        for s in range(sc["seeds"]):
+            files = {p.name for p in (tmp_path / t / f"seed{s}").glob("*.json")}
+            assert len([f for f in files if f.startswith("train_lr")]) == sc["grid_points"]
+            assert "sweep_lrkit.json" in files
+            per = summary["per_task"][f"{t}/seed{s}"]
+            assert all(r >= -1e-9 for r in per["regret"].values())
+            assert "lrkit" in per["suggestions"] and any(m.startswith("cand:") for m in per["suggestions"])
+    for use in ("constant", "clr"):
+        assert "lrkit" in summary["eval"].get(use, summary["tuning"].get(use))["methods"]
     table = (tmp_path / "table.md").read_text()
-    assert "mean regret" in table and "lrkit:robust" in table
+    assert "Evaluation tasks" in table and "Tuning tasks" in table
     assert json.loads((tmp_path / "summary.json").read_text())["scale"] == "smoke"
     # a second run re-uses every result file (nothing recomputed, nothing rewritten)
-    mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*/*.json")}
-    bench.run("smoke", out=tmp_path, data=data, log=lambda *a, **k: None)
-    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*/*.json")} == mtimes
+    mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("seed*/*.json")}
+    bench.run("smoke", out=tmp_path, finders=["lrkit"], log=lambda *a, **k: None)
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("seed*/*.json")} == mtimes
