@@ -139,7 +139,7 @@ def parse_rule(spec: str, name: str = "method") -> tuple[str, float]:
     name, op, k = text.partition("/") if "/" in text else text.partition("*")
     try:
         factor = 1.0 if not op else (1.0 / float(k) if op == "/" else float(k))
-    except ValueError:
+    except (ValueError, ZeroDivisionError):
         factor = math.nan
     if name not in RULES or not (math.isfinite(factor) and factor > 0):
         raise ValueError(f"{arg} must be one of {', '.join(map(repr, SUGGESTION_METHODS))} "

@@ -534,3 +534,63 @@ def test_robust_minimum_known_answer_and_interval_grows_with_noise():
         assert abs(np.log10(s.lr) - target) < 0.3, (sigma, s, target)
         widths.append(np.log10(s.high) - np.log10(s.low))
     assert widths[0] < 0.2 < widths[1], widths
+
+
+# ---------------------------------------------------------------- rules stop at the minimum (issue 12)
+@pytest.mark.parametrize("seed", range(12))
+def test_no_point_rule_reads_past_the_smoothed_minimum(seed):
+    """Noisy curves that fall, bottom out, then rise and fall again (a net that blows up and then
+    flattens, as on an MLP): no point rule may suggest an LR past the smoothed minimum."""
+    rng = np.random.default_rng(seed)
+    lrs = np.geomspace(1e-5, 10, 100)
+    x = np.log10(lrs)
+    dip = rng.uniform(-3, -1)
+    loss = 2.3 - 1.5 * np.exp(-((x - dip) ** 2) / 0.8) + np.where(x > dip + 1, 3 * (x - dip - 1), 0)
+    loss = np.where(x > dip + 2, loss[np.searchsorted(x, dip + 2)] - 2.5 * (x - dip - 2), loss)  # falls again
+    rt = RangeTest(sweep_lr=lrs, loss=loss + rng.normal(0, 0.05, 100))
+    lo = rt._default_skip_start()
+    at_min = rt.sweep_lr[lo + int(np.argmin(rt.smoothed[lo:]))]
+    for m in ("steepest", "valley", "minimum", "min/3", "valley/3", "steepest/10"):
+        assert rt.suggest(m).lr <= at_min * (1 + 1e-12), m
+    for use in ("constant",):
+        assert rt.suggest(for_=use, n_boot=20).high <= at_min * (1 + 1e-12)
+
+
+def test_per_use_suggestions_and_the_default():
+    lrs = np.geomspace(1e-5, 10, 80)
+    loss = (np.log10(lrs) + 2) ** 2 + 1 + np.where(lrs > 0.1, 10 * (lrs - 0.1), 0)
+    rt = RangeTest(sweep_lr=lrs, loss=loss)
+    uses = rt.for_uses(n_boot=20)
+    assert set(uses) == {"constant", "one_cycle", "clr"}
+    assert rt.suggest(n_boot=20) == rt.suggest(for_="constant", n_boot=20)  # one default
+    clr = uses["clr"]
+    assert clr.base_lr == pytest.approx(clr.lr / 6) and clr.low <= clr.lr <= clr.high
+    with pytest.raises(ValueError, match="for_"):
+        rt.suggest(for_="warmup")
+    with pytest.raises(ValueError, match="not both"):
+        rt.suggest("valley", for_="clr")
+    with pytest.raises(ValueError, match="method"):
+        rt.suggest("min/0")
+
+
+def test_divergence_stop_fires_on_a_plateau_above_the_starting_loss():
+    """The loss falls, then levels off above where it started but below 5 × its best: the old
+    stop (× best) never fires; the stop on the starting loss must."""
+    torch.manual_seed(0)
+    model = nn.Linear(10, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    script = [2.3 - 0.06 * k for k in range(20)] + [2.6] * 60   # best 1.16; plateau 2.6 = 2.2 × best
+    calls = {"n": 0}
+
+    def loss_fn(out, y):
+        v = script[min(calls["n"], len(script) - 1)]
+        calls["n"] += 1
+        return nn.functional.cross_entropy(out, y) * 0 + v
+
+    rt = lr_find(model, make_data(), opt, loss_fn=loss_fn, start_lr=1e-4, end_lr=1.0, num_iter=80,
+                 progress=False)
+    assert rt.stopped_early and "starting loss" in rt.reason, rt.reason
+    assert len(rt) <= 45  # soon after the plateau (point 20, plus the EMA's lag), not at the end (80)
+    no_stop = lr_find(model, make_data(), opt, loss_fn=loss_fn, start_lr=1e-4, end_lr=1.0, num_iter=80,
+                      return_th=None, progress=False)
+    assert not no_stop.stopped_early  # the old rule alone runs to the end
