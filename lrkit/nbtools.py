@@ -7,11 +7,14 @@ parameters, finding the data, and training one model per schedule.
 - :func:`check_parameters` — type-checks the papermill parameters a notebook received.
 - :func:`data_available` — is CIFAR-10 on this machine?
 - :func:`run_schedules` — the comparison experiments: one fresh model per schedule through ``fit``.
+- :func:`lead` — "ahead by 1.2 pp" / "behind by …": prose about a run, printed from its numbers.
+- :func:`reproduction_box` — a notebook's "Did it reproduce?" box, from the committed benchmark results.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from typing import Any
 from .schedules import Schedule
 from .utils import atomic_write_text, dumps, jsonable
 
-__all__ = ["Recorder", "check_parameters", "data_available", "run_schedules"]
+__all__ = ["Recorder", "check_parameters", "data_available", "lead", "reproduction_box", "run_schedules"]
 
 
 class Recorder:
@@ -121,3 +124,111 @@ def run_schedules(make_model: Callable[[], Any], make_optimizer: Callable[[Any, 
     return out
 
 
+
+
+# --------------------------------------------------------------------------------------------------
+# Prose from numbers
+# --------------------------------------------------------------------------------------------------
+def lead(a: float, b: float, *, scale: float = 100.0, unit: str = "pp", digits: int = 2) -> str:
+    """How ``a`` compares with ``b``, for a sentence: ``"ahead by 1.15 pp"``, ``"behind by 0.40 pp"``
+    or ``"level"`` (when they agree to ``digits`` decimals after scaling).
+
+    The difference is ``scale·(a − b)`` (``scale=100`` turns accuracies in [0, 1] into percentage
+    points). Non-finite inputs are a ``ValueError`` naming them.
+    """
+    import math
+
+    for name, v in (("a", a), ("b", b), ("scale", scale)):
+        if not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"lead: {name} must be a finite number, got {v!r}")
+    d = round(scale * (float(a) - float(b)), digits)
+    if d == 0:
+        return "level"
+    return f"{'ahead' if d > 0 else 'behind'} by {abs(d):.{digits}f} {unit}".rstrip()
+
+
+# --------------------------------------------------------------------------------------------------
+# "Did it reproduce?" — the committed benchmark results, as a notebook's closing box
+# --------------------------------------------------------------------------------------------------
+def default_results_dir() -> Path:
+    """The repository's committed benchmark results: ``<repo>/benchmarks/results``."""
+    return Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+def reproduction_box(experiment: str, results_dir: str | os.PathLike | None = None, *,
+                     notebook: str = "07_reproduce_papers.ipynb",
+                     benchmarks: str = "../BENCHMARKS.md") -> str:
+    """Markdown for a notebook's "Did it reproduce?" box about the bench ``experiment``
+    (e.g. ``"sgdr"``), computed from the stored results under ``results_dir`` (default: the
+    repository's ``benchmarks/results``, see :func:`default_results_dir`).
+
+    The scale reported is ``paper`` when it has results, else the largest scale that has some
+    (``lite``, then ``smoke``), and the box says which, with its factor; a scale without results is
+    listed as "not run yet", and with no results at all the box says so and gives the command. The
+    findings are :func:`lrkit.bench.report.experiment_notes` of
+    :func:`lrkit.bench.report.summarise` — the very lines of ``lrkit bench report`` — next to the
+    paper's claim and a table of measured vs published final accuracies. Links: ``notebook`` (07)
+    and ``benchmarks`` (BENCHMARKS.md, relative to the notebooks folder).
+
+    Display it with ``IPython.display.Markdown(reproduction_box("sgdr"))``.
+    """
+    from .bench.experiments import SCALES, get_experiment
+    from .bench.references import reference
+    from .bench.report import experiment_notes, summarise
+    from .bench.store import load_results
+
+    exp = get_experiment(experiment)          # ValueError (with did-you-mean) for an unknown name
+    ref = reference(exp.reference)
+    root = Path(results_dir) if results_dir is not None else default_results_dir()
+    try:  # shown relative to the repository when it is the committed folder
+        shown = (root / experiment).resolve().relative_to(default_results_dir().parents[1]).as_posix()
+    except ValueError:
+        shown = (root / experiment).as_posix()
+    found = {sc: load_results(root, experiment, sc) for sc in SCALES if sc not in exp.unavailable}
+    order = [sc for sc in ("paper", "lite", "smoke") if sc in found]   # largest first
+    scale = next((sc for sc in order if found[sc]), None)
+
+    def scale_name(sc: str) -> str:
+        return f"`{sc}`" + (f" (every iteration count × {exp.factors[sc]:g})"
+                            if sc in exp.factors and exp.factors[sc] != 1 else "")
+
+    status = []
+    for sc in order:
+        n = len(found[sc])
+        status.append(f"{sc}: {n} run{'s' if n != 1 else ''}" if n else f"{sc}: not run yet")
+    for sc, why in exp.unavailable.items():
+        status.append(f"{sc}: not available ({why})")
+    links = (f"Details: notebook [07 · Reproducing the papers]({notebook}) and "
+             f"[BENCHMARKS.md]({benchmarks}) §5 (why it matches or not).")
+    lines = ["### Did it reproduce?", "",
+             f"**The paper's claim** — {ref.paper}, {ref.where} (arXiv {ref.arxiv}): {ref.claim}", ""]
+    if scale is None:
+        lines += [f"**Not run yet**: no results of `lrkit bench` experiment `{experiment}` under `{shown}` "
+                  f"({'; '.join(status)}). Run it with `lrkit bench run {experiment} --scale lite "
+                  f"--out benchmarks/results`.", "", links]
+        return "\n".join(lines)
+    summ = summarise(found[scale])
+    if scale != "paper":
+        why = ("the paper scale does not exist for this experiment" if "paper" in exp.unavailable
+               else "the paper scale is not run yet")
+        lines += [f"**Measured at scale {scale_name(scale)}** — {why}, so this is the largest scale with "
+                  f"results; a scaled-down run answers a scaled-down question.", ""]
+    else:
+        lines += [f"**Measured at scale {scale_name(scale)}**, the paper's protocol.", ""]
+    lines += [f"| run | iterations | seeds | measured test acc % | published ({ref.metric}) |",
+              "|---|---:|---:|---:|---:|"]
+    for run, s in summ.items():
+        pub = ""
+        if run in ref.values:
+            pub = f"{ref.values[run]:g}"
+            if run in ref.iterations:
+                pub += f" @ {ref.iterations[run]:,} it"
+        sd = f" ± {s['acc_std']:.2f}" if s["seeds"] > 1 else ""
+        lines.append(f"| {run} | {s['iterations']:,} | {s['seeds']} | {s['acc_mean']:.2f}{sd} | {pub} |")
+    notes = experiment_notes(experiment, summ, found[scale])
+    marks = {m.group(1) or m.group(2) for n in notes for m in re.finditer(r"→ (yes|no)\b|\*\*(yes|no)\*\*", n)}
+    verdict = f" — **{marks.pop()}** at this scale" if len(marks) == 1 else ""
+    lines += ["", f"**Measured verdict**{verdict} (the lines of `lrkit bench report`):", ""]
+    lines += [f"- {n}" for n in notes] if notes else ["- no verdict: the runs it compares are missing"]
+    lines += ["", f"Scales: {'; '.join(status)}. Results: `{shown}/<scale>/`.", "", links]
+    return "\n".join(lines)

@@ -55,6 +55,68 @@ def test_structure(path):
     assert "%matplotlib inline" in "".join(c.source for c in nb.cells if c.cell_type == "code")
 
 
+RECORD_TAGS = {"lrkit-record", "remove-input"}
+
+
+def _record_cells(nb):
+    return [c for c in nb.cells if "lrkit-record" in c.metadata.get("tags", [])]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_test_code_in_the_tutorial(path):
+    """What the test checks is recorded in ONE final, collapsed cell (tags lrkit-record + remove-input,
+    source hidden) that shows nothing; no other cell records (``rec(``) or builds a Recorder."""
+    import ast
+
+    nb = nbformat.read(str(path), as_version=4)
+    records = _record_cells(nb)
+    assert len(records) == 1, f"{path.name}: exactly one cell tagged 'lrkit-record'"
+    cell = records[0]
+    assert cell is nb.cells[-1] and cell.cell_type == "code", "the record cell is the notebook's last cell"
+    assert RECORD_TAGS <= set(cell.metadata["tags"]), f"record cell tags must include {sorted(RECORD_TAGS)}"
+    assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, "record cell must be collapsed"
+    assert "Recorder(RESULTS_PATH" in cell.source and "rec(" in cell.source
+    tree = ast.parse(cell.source)
+    assert not isinstance(tree.body[-1], ast.Expr) or cell.source.rstrip().endswith(";"), \
+        "the record cell must not end with an expression (it would echo a value)"
+    for i, c in enumerate(nb.cells[:-1]):
+        for needle in ("rec(", "Recorder("):
+            assert needle not in c.source, f"{path.name} cell {i} contains {needle!r} (test code in the tutorial)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_ends_with_exercises(path):
+    """The last visible cell: '## Exercises' with 5–8 numbered questions and 2–3 'Try it' experiments."""
+    import re
+
+    nb = nbformat.read(str(path), as_version=4)
+    ex = nb.cells[-2]
+    assert ex.cell_type == "markdown" and ex.source.startswith("## Exercises"), \
+        f"{path.name}: the cell before the record cell must be '## Exercises'"
+    questions, _, tries = ex.source.partition("**Try it**")
+    n_q = len(re.findall(r"^\d+\. ", questions, flags=re.M))
+    n_try = len(re.findall(r"^\* ", tries, flags=re.M))
+    assert 5 <= n_q <= 8, f"{path.name}: {n_q} questions (want 5-8)"
+    assert 2 <= n_try <= 3, f"{path.name}: {n_try} 'Try it' experiments (want 2-3)"
+    for item in re.split(r"^\* ", tries, flags=re.M)[1:]:
+        assert "`" in item, f"{path.name}: a 'Try it' item must name the parameter/variable to change: {item[:60]!r}"
+
+
+BOXES = {"03": "smith2017-table1", "04": "sgdr", "05": "onecycle", "06": "discriminative"}
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem[:2] in BOXES],
+                         ids=[p.stem for p in NOTEBOOKS if p.stem[:2] in BOXES])
+def test_did_it_reproduce_box(path):
+    """03–06 close with the 'Did it reproduce?' box of their bench experiment, after the takeaways."""
+    nb = nbformat.read(str(path), as_version=4)
+    call = f'reproduction_box("{BOXES[path.stem[:2]]}")'
+    k = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and call in c.source]
+    assert len(k) == 1, f"{path.name}: one cell showing {call}"
+    takeaways = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "## Takeaways" in c.source]
+    assert takeaways and takeaways[-1] < k[0] < len(nb.cells) - 2
+
+
 def test_runner_cli_filters_and_rejects_unknown(tmp_path):
     rn = _runner()
     assert rn.notebook_paths(["01"]) == [p for p in NOTEBOOKS if "01" in p.stem]

@@ -15,7 +15,7 @@ from .experiments import EXPERIMENTS, SCALES, get_experiment
 from .references import reference
 from .store import load_results
 
-__all__ = ["first_reaching", "report", "summarise"]
+__all__ = ["experiment_notes", "first_reaching", "report", "summarise"]
 
 
 def _lr(x: float | None) -> str:
@@ -147,6 +147,34 @@ def _discriminative_notes(summ: dict[str, dict[str, Any]]) -> list[str]:
     return notes
 
 
+def experiment_notes(name: str, summ: dict[str, dict[str, Any]],
+                     results: list[dict[str, Any]] | None = None) -> list[str]:
+    """The report's measured findings for experiment ``name`` (one markdown line each, without the
+    paper's claim): ``summ`` is :func:`summarise` of ``results`` (the stored result JSONs of one
+    scale). Smith's Table 1: does triangular2 reach fixed's final accuracy in ≤ 1/2.8 of its
+    iterations, accuracies at equal iterations, the ordering; SGDR / one-cycle: when each run first
+    reaches the baseline's final accuracy; discriminative: each arm minus ``full``, paired by seed,
+    and ULMFiT's claim; Fig. 3: the range test's bounds.
+    """
+    ref = reference(get_experiment(name).reference)
+    if name == "smith2017-table1":
+        return _smith_table1_notes(summ, ref)
+    if name == "sgdr":
+        return _anytime_notes(summ, "step_lr0.1")
+    if name == "onecycle":
+        return _anytime_notes(summ, "piecewise_constant") + _anytime_notes(summ, "one_cycle")
+    if name == "discriminative":
+        return _discriminative_notes(summ)
+    if name == "smith2017-fig3":
+        notes = []
+        for r in results or [r for s in summ.values() for r in s["results"]]:
+            rt = r.get("range_test", {})
+            notes.append(f"seed {r['seed']}: base_lr {_lr(rt.get('base_lr'))}, max_lr {_lr(rt.get('max_lr'))} "
+                         f"(paper: {ref.values['base_lr']} / {ref.values['max_lr']}); {rt.get('note', '')}")
+        return notes
+    return []
+
+
 def report(out: str | Path = "runs/bench", *, experiments: list[str] | None = None, scales: tuple[str, ...] = SCALES,
            figures: str | Path | None = None, headline: str | Path | None = None, save: bool = True) -> str:
     """Markdown report of every result under ``out``; figures into ``figures`` (default out/figures).
@@ -188,20 +216,7 @@ def report(out: str | Path = "runs/bench", *, experiments: list[str] | None = No
                 lines.append(f"| {run} | {s['iterations']:,} | {s['seeds']} | {s['acc_mean']:.2f} ± {s['acc_std']:.2f} "
                              f"| {pub} | {s['seconds'] / 60:.1f} min |")
             lines.append("")
-            notes: list[str] = []
-            if name == "smith2017-table1":
-                notes = _smith_table1_notes(summ, ref)
-            elif name == "sgdr":
-                notes = _anytime_notes(summ, "step_lr0.1")
-            elif name == "onecycle":
-                notes = _anytime_notes(summ, "piecewise_constant") + _anytime_notes(summ, "one_cycle")
-            elif name == "discriminative":
-                notes = _discriminative_notes(summ)
-            elif name == "smith2017-fig3":
-                for r in results:
-                    rt = r.get("range_test", {})
-                    notes.append(f"seed {r['seed']}: base_lr {_lr(rt.get('base_lr'))}, max_lr {_lr(rt.get('max_lr'))} "
-                                 f"(paper: {ref.values['base_lr']} / {ref.values['max_lr']}); {rt.get('note', '')}")
+            notes = experiment_notes(name, summ, results)
             if ref.claim:
                 notes.append(f"paper's claim: {ref.claim}")
             lines += [f"- {n}" for n in notes] + [""]
