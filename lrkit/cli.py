@@ -250,6 +250,19 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def _executor_options(pairs: Iterable[str] | None) -> dict[str, Any]:
+    """``--executor-option key=value`` pairs → ``{key: JSON value of value (else the string)}``."""
+    options: dict[str, Any] = {}
+    for kv in pairs or ():
+        k, sep, v = kv.partition("=")
+        if not sep or not k.strip().isidentifier() or not v:
+            raise ValueError(f"--executor-option takes key=value (e.g. slurm_partition=gpu), got {kv!r}")
+        if k.strip() in options:
+            raise ValueError(f"--executor-option {k.strip()!r} is given twice")
+        options[k.strip()] = _parse_value(v)
+    return options
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """lrkit bench list | run NAME | report"""
     from .bench import EXPERIMENTS, get_experiment, report, run_experiment
@@ -277,13 +290,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise ValueError(f"--only: {args.name}/{args.scale} has no run(s) {unknown}"
                              + did_you_mean(unknown[0], names) + f"; its runs: {', '.join(names)}")
         _check_out_dir(args.out)
+        from .bench.executors import check_executor
+
+        if args.executor == "serial" and (args.workers or args.threads_per_worker):
+            raise ValueError("--workers and --threads-per-worker need a parallel --executor (local, submitit, "
+                             "ray); the serial executor trains here, with --threads torch threads")
+        options = _executor_options(args.executor_option)
+        check_executor(args.executor, workers=args.workers, threads=args.threads_per_worker, **options)
         if args.threads:
             import torch
 
             torch.set_num_threads(args.threads)
         summary = run_experiment(args.name, args.scale, out=args.out, data_dir=args.data_dir,
                                  device=args.device, seeds=args.seeds, only=args.only,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress, executor=args.executor, workers=args.workers,
+                                 threads=args.threads_per_worker, executor_options=options)
         print(f"{args.name}/{args.scale}: {len(summary.results)} results in {summary.seconds:.0f} s "
               f"under {args.out}")
         return 0
@@ -387,7 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "else the cache, else download)")
     br.add_argument("--device", type=_device_arg, default=None,
                     help="cpu, cuda, cuda:1, mps (None: cuda if available, else cpu)")
-    br.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (None: torch's)")
+    br.add_argument("--threads", type=_positive_int, default=None,
+                    help="torch CPU threads of this process (None: torch's)")
+    br.add_argument("--executor", default="serial", type=_choice(("serial", "local", "submitit", "ray")),
+                    choices=["serial", "local", "submitit", "ray"],
+                    help="where the runs train: here one after another, a local process pool, submitit "
+                    "(Slurm, else local jobs) or Ray (docs/scaling.md)")
+    br.add_argument("--workers", type=_positive_int, default=None,
+                    help="worker processes / jobs in flight (None: the CPUs here, at most one per run)")
+    br.add_argument("--threads-per-worker", type=_positive_int, default=None,
+                    help="torch threads of each worker (None: CPUs // workers)")
+    br.add_argument("--executor-option", action="append", default=None, metavar="KEY=VALUE",
+                    help="an option of the executor, repeatable: submitit's (timeout_min=120, "
+                    "slurm_partition=gpu, gpus_per_node=1, cluster=local, folder=…), ray's (address=…, num_gpus=1)")
     br.add_argument("--no-progress", action="store_true", help="no progress bars")
     bp = bench_command("report", "figures + markdown table from the results under --out")
     bp.add_argument("experiments", nargs="*", default=[], help="experiments to report (none: all)")

@@ -43,18 +43,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .accuracy import AccuracyRangeTest, clr_bounds
 from .scheduler import ScheduledLR
 from .schedules import Constant, Exponential, LinearWarmup, Schedule
-from .suggest import (
-    POINT_METHODS,
-    ROBUST_BASE,
-    SUGGESTION_METHODS,
-    AccuracyRangeTest,
-    RangeTest,
-    Suggestion,
-    clr_bounds,
-    ema_smooth,
-)
+from .suggest import POINT_METHODS, ROBUST_BASE, SUGGESTION_METHODS, RangeTest, Suggestion, ema_smooth
 from .train import History, StopTraining, evaluate, fit, model_device
 from .utils import check_choice, check_float, check_int, get_rng_state, set_rng_state
 
@@ -64,7 +56,7 @@ __all__ = [
     "lr_find",
     "preserve_training_state",
     "scheduler_attached",
-    # what they return (defined in lrkit.suggest, re-exported for convenience)
+    # what they return (defined in lrkit.suggest and lrkit.accuracy, re-exported for convenience)
     "AccuracyRangeTest",
     "POINT_METHODS",
     "ROBUST_BASE",
@@ -446,7 +438,7 @@ def accuracy_range_test(
     :func:`lrkit.train.fit`; AMP-skipped steps do not advance it). ``eval_data`` is evaluated
     before training and every ``eval_every`` steps (default: ``iterations // 20``, i.e. ~20 points)
     and at the end. Smith used 4–8 epochs (``epochs=``; needs ``len(train_data)``) or give
-    ``iterations``. The bounds are read off by :func:`~lrkit.suggest.clr_bounds` (the rule is
+    ``iterations``. The bounds are read off by :func:`~lrkit.accuracy.clr_bounds` (the rule is
     documented there).
 
     Model, optimizer, scaler and RNG states are restored exactly afterwards (also on errors and

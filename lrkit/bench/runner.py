@@ -6,10 +6,17 @@ of the spec's ``kind`` (:data:`TRAINERS`) and stores it. A killed run resumes fr
 checkpoint (every ``checkpoint_every`` iterations), with nothing lost: :func:`lrkit.train.fit`
 restores model, optimizer, schedule, history and RNG states, and lrkit's batch loader gives the same
 batches. Layout and file formats: :mod:`lrkit.bench.store`.
+
+The units run through an executor (:mod:`lrkit.bench.executors`): ``serial`` (default) in this process;
+``local`` / ``submitit`` / ``ray`` in worker processes, each getting a :class:`Unit` (plain data) and
+running :func:`run_unit_in_worker` — the same :func:`run_unit` into the same folder, on the data it loads
+itself (once per process). An experiment's ``prepare`` runs here first; workers find its artifacts in the
+folder. A unit whose result is stored already is read here, never dispatched.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,12 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from ..utils import check_int
+from .executors import check_executor, get_executor, run_all
 from .experiments import get_experiment
 from .spec import RunSpec
 from .store import BenchError, cached, check_manifest, result_path, result_record, stored, write_manifest
 from .transfer import train_arm
 
-__all__ = ["Context", "RunSummary", "TRAINERS", "run_experiment", "run_one", "run_unit"]
+__all__ = ["Context", "RunSummary", "SYNTHETIC", "TRAINERS", "Unit", "load_data", "run_experiment", "run_one",
+           "run_unit", "run_unit_in_worker"]
+
+#: a data source ``"synthetic:N_TRAIN,N_TEST,SEED"`` (per class) names :func:`lrkit.data.synthetic_cifar10` (tests)
+SYNTHETIC = "synthetic:"
 
 
 @dataclass
@@ -80,7 +92,7 @@ def train_spec(spec: RunSpec, seed: int, ctx: Context, started: float) -> dict[s
     result = result_record(spec, seed, experiment=ctx.experiment, scale=ctx.scale, hist=hist, data=ctx.data,
                            device=dev, started=started)
     if spec.kind == "accuracy_range_test":
-        from ..suggest import AccuracyRangeTest
+        from ..accuracy import AccuracyRangeTest
 
         art = AccuracyRangeTest.from_history(hist, initial, start_lr=spec.extra.get("start_lr", 0.0))
         result["range_test"] = {"base_lr": art.base_lr, "max_lr": art.max_lr, "note": art.note,
@@ -115,6 +127,52 @@ def run_one(spec: RunSpec, seed: int, *, experiment: str, scale: str, out: str |
                                         progress))
 
 
+def load_data(source: str | None) -> Any:
+    """CIFAR-10 from ``source`` (a folder; None: ``LRKIT_DATA_DIR``, the cache, a download), or the synthetic
+    stand-in ``"synthetic:N_TRAIN,N_TEST,SEED"`` (:func:`lrkit.data.synthetic_cifar10`, for tests)."""
+    from ..data import load_cifar10, synthetic_cifar10
+
+    if isinstance(source, str) and source.startswith(SYNTHETIC):
+        try:
+            n_train, n_test, seed = (int(v) for v in source[len(SYNTHETIC):].split(","))
+        except ValueError:
+            raise ValueError(f"data source {source!r}: expected '{SYNTHETIC}N_TRAIN,N_TEST,SEED' "
+                             "(images per class, seed)") from None
+        return synthetic_cifar10(n_train, n_test, seed=seed)
+    return load_cifar10(source)
+
+
+@dataclass(frozen=True, repr=False)
+class Unit:
+    """One (run spec, seed) of an experiment as plain data: all a worker needs to rebuild its :class:`Context`
+    (``data``: a source for :func:`load_data`; ``device``: as given, None resolved by the worker)."""
+
+    experiment: str
+    scale: str
+    spec: RunSpec
+    seed: int
+    out: str
+    data: str | None
+    device: str | None = None
+    checkpoint_every: int | None = None
+
+    def __repr__(self) -> str:
+        return f"{self.experiment}/{self.scale}/{self.spec.name} seed {self.seed}"
+
+
+_DATA: dict[str | None, Any] = {}  # a worker process's data, loaded once (by source)
+
+
+def run_unit_in_worker(unit: Unit) -> dict[str, Any]:
+    """:func:`run_unit` of ``unit`` in a worker process: loads the data once per process (no progress bars)."""
+    if unit.data not in _DATA:
+        _DATA.clear()
+        _DATA[unit.data] = load_data(unit.data)
+    ctx = Context(unit.experiment, unit.scale, Path(unit.out), _DATA[unit.data], _device(unit.device),
+                  unit.checkpoint_every, progress=False)
+    return run_unit(unit.spec, unit.seed, ctx)
+
+
 @dataclass
 class RunSummary:
     experiment: str
@@ -126,14 +184,19 @@ class RunSummary:
 def run_experiment(name: str, scale: str = "smoke", *, out: str | Path = "runs/bench", data_dir: str | None = None,
                    data: Any = None, device: str | None = None, seeds: int | None = None,
                    only: list[str] | None = None, checkpoint_every: int | None = None,
-                   progress: bool = True) -> RunSummary:
+                   progress: bool = True, executor: str = "serial", workers: int | None = None,
+                   threads: int | None = None, executor_options: dict[str, Any] | None = None) -> RunSummary:
     """Run every RunSpec of experiment ``name`` at ``scale`` for ``seeds`` seeds (0, 1, …).
 
-    Everything that can be checked without data — the experiment, the scale, ``only``, ``seeds``,
-    the folder's manifest — is checked before CIFAR-10 is loaded; the manifest is written after.
-    """
-    from ..data import load_cifar10
+    Everything that can be checked without data — the experiment, the scale, ``only``, ``seeds``, the
+    executor, the folder's manifest — is checked before CIFAR-10 is loaded; the manifest is written after.
 
+    ``executor`` (:mod:`lrkit.bench.executors`): ``"serial"`` trains the units here, one after another;
+    ``"local"``, ``"submitit"``, ``"ray"`` send the units not stored yet to ``workers`` workers with
+    ``threads`` torch threads each (``executor_options``: the engine's options). Workers load the data
+    themselves from ``data_dir`` (a folder, or ``"synthetic:N,M,SEED"``): an in-memory ``data`` is for the
+    serial executor only. Results are the same files, in the same order, as a serial run's.
+    """
     exp = get_experiment(name)
     runs = exp.runs(scale)
     if only:
@@ -144,6 +207,11 @@ def run_experiment(name: str, scale: str = "smoke", *, out: str | Path = "runs/b
     n_seeds = check_int("seeds", seeds if seeds is not None else exp.seeds[scale], min=1)
     if checkpoint_every is not None:
         check_int("checkpoint_every", checkpoint_every, min=1)
+    options = dict(executor_options or {})
+    check_executor(executor, workers=workers, threads=threads, **options)
+    if executor != "serial" and data is not None:
+        raise ValueError(f"data= (in memory) is for executor='serial' only; the {executor} executor's workers load "
+                         f"the data themselves: give data_dir (a folder, or '{SYNTHETIC}N_TRAIN,N_TEST,SEED')")
     out = Path(out)
     folder = out / name / scale
     check_manifest(folder, name, scale, exp.runs(scale))
@@ -154,19 +222,42 @@ def run_experiment(name: str, scale: str = "smoke", *, out: str | Path = "runs/b
             stored(result_path(out, name, scale, spec.name, seed), spec.to_dict())
     dev = _device(device)
     t0 = time.perf_counter()
-    data = data if data is not None else load_cifar10(data_dir)
+    data = data if data is not None else load_data(data_dir)
     write_manifest(folder, name, scale, exp.runs(scale))
     ctx = Context(name, scale, out, data, dev, checkpoint_every, progress)
     if exp.prepare is not None:
         runs = exp.prepare(runs, ctx)
-    results = []
-    for spec in runs:
-        for seed in range(n_seeds):
-            done = result_path(out, name, scale, spec.name, seed).exists()
-            res = run_unit(spec, seed, ctx)
-            fin = res["final"] or {}
-            print(f"{name}/{scale}/{spec.name} seed {seed}: {spec.iterations} it, "
-                  f"test acc {100 * fin.get('acc', float('nan')):.2f} %, "
-                  + ("done already" if done else f"{res['train_seconds'] or 0:.0f} s"), flush=True)
-            results.append(res)
+    units = [(spec, seed) for spec in runs for seed in range(n_seeds)]
+    done = [result_path(out, name, scale, spec.name, seed).exists() for spec, seed in units]
+
+    def report(i: int, res: dict[str, Any]) -> None:
+        spec, seed = units[i]
+        fin = res["final"] or {}
+        print(f"{name}/{scale}/{spec.name} seed {seed}: {spec.iterations} it, "
+              f"test acc {100 * fin.get('acc', float('nan')):.2f} %, "
+              + ("done already" if done[i] else f"{res['train_seconds'] or 0:.0f} s"), flush=True)
+
+    if executor == "serial":
+        with get_executor("serial", threads=threads) as ex:
+            results = run_all(ex, lambda u: run_unit(u[0], u[1], ctx), units, on_result=report)
+        return RunSummary(name, scale, results, time.perf_counter() - t0)
+    # worker processes: stored results are read here; the others go out as plain data
+    results = [run_unit(spec, seed, ctx) if done[i] else None for i, (spec, seed) in enumerate(units)]
+    for i in range(len(units)):
+        if done[i]:
+            report(i, results[i])
+    pending = [i for i in range(len(units)) if not done[i]]
+    if pending:
+        source = data_dir if isinstance(data_dir, str) and data_dir.startswith(SYNTHETIC) else \
+            str(Path(data.source).resolve())
+        todo = [Unit(name, scale, spec, seed, str(out.resolve()), source, device, checkpoint_every)
+                for spec, seed in (units[i] for i in pending)]
+        if executor == "submitit":
+            options.setdefault("folder", str((folder / ".submitit").resolve()))
+        elif workers is None:  # no more workers than units
+            workers = max(1, min(os.cpu_count() or 1, len(todo)))
+        with get_executor(executor, workers=workers, threads=threads, **options) as ex:
+            got = run_all(ex, run_unit_in_worker, todo, on_result=lambda j, res: report(pending[j], res))
+        for i, res in zip(pending, got, strict=True):
+            results[i] = res
     return RunSummary(name, scale, results, time.perf_counter() - t0)
