@@ -5,7 +5,7 @@
     lrkit quickstart          range test + one-cycle training on CIFAR-10, figure + JSON under runs/
     lrkit find                the LR range test on CIFAR-10: prints suggestions, saves the figure
     lrkit schedule KIND k=v   plot any schedule of lrkit.schedules (e.g. OneCycle max_lr=0.1 total_steps=1000)
-    lrkit bench list | run NAME [--scale smoke|lite|paper] | report
+    lrkit bench list | run NAME [--scale smoke|lite|full|paper] | report
 
 Every command takes ``--data-dir`` (else ``LRKIT_DATA_DIR``, else the cache, else a download) where
 it needs CIFAR-10, and ``--device`` (default: CUDA when available, else CPU).
@@ -270,7 +270,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "list":
         for name, exp in EXPERIMENTS.items():
             print(f"{name}: {exp.title}")
-            for scale in ("smoke", "lite", "paper"):
+            for scale in SCALES:
                 if scale in exp.unavailable:
                     print(f"    {scale:>5}: not available — {exp.unavailable[scale]}")
                     continue
@@ -399,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_command("list", "the experiments and their scales")
     br = bench_command("run", "run one experiment (resumes; never overwrites other configs' results)")
     br.add_argument("name", help="an experiment (see lrkit bench list)")
-    br.add_argument("--scale", default="smoke", type=_choice(("smoke", "lite", "paper")),
+    br.add_argument("--scale", default="smoke", type=_choice(SCALES),
                     choices=["smoke", "lite", "paper"], help="smoke: CI; lite: about an hour; paper: the protocol")
     br.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds (None: the experiment's)")
     br.add_argument("--only", nargs="+", default=None, help="only these runs of the experiment")

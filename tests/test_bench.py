@@ -199,3 +199,48 @@ def test_discriminative_refuses_results_and_artifacts_of_another_config(tmp_path
     with pytest.raises(BenchError, match="LRKIT_RESNET18_WEIGHTS=.*missing.pt: no such file"):
         run_experiment("discriminative", "smoke", out=tmp_path, data=synthetic, seeds=1, only=["scratch"],
                        progress=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# full scale: SGDR ends at restart points, one-cycle's peak from the range test, evaluations at given points
+# --------------------------------------------------------------------------------------------------
+def test_restart_points_and_sgdr_full_budget():
+    from lrkit.bench.experiments import restart_points
+
+    assert restart_points(39, 2, 7800) == [39, 117, 273, 585, 1209, 2457, 4953]
+    assert restart_points(390, 2, 7800) == [390, 1170, 2730, 5850]
+    runs = {r.name: r for r in get_experiment("sgdr").runs("full")}
+    assert runs["step_lr0.1"].iterations == 20 * 390 and runs["step_lr0.1"].n_per_class is None
+    for name, t0 in (("sgdr_T0=1_Tm=2", 39), ("sgdr_T0=10_Tm=2", 390)):
+        r = runs[name]
+        assert r.iterations == r.extra["restarts"][-1] == restart_points(t0, 2, 7800)[-1]
+        assert set(r.extra["restarts"]) <= set(runs["step_lr0.1"].extra["eval_at"])
+    assert get_experiment("sgdr").seeds["full"] >= 3
+
+
+def test_peak_from_the_range_test_and_extra_evaluations(tmp_path, synthetic, monkeypatch):
+    """A run whose peak comes from lrkit's range test (measured once, in prepare) and which is also
+    evaluated at given iterations."""
+    from lrkit import schedules as S
+    from lrkit.bench import experiments as E
+    from lrkit.bench.rangetests import prepare_range_tests
+    from lrkit.bench.spec import Experiment
+
+    spec = _tiny_spec(name="rt", model="fastnet", optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9},
+                      schedule=S.Cyclic(0.1, 1.0, 3, mode="triangular").to_config(), iterations=6, eval_every=6,
+                      preprocess="channel",
+                      extra={"lr_from_range_test": {"use": "one_cycle", "start_lr": 1e-4, "end_lr": 1.0,
+                                                    "num_iter": 12},
+                             "eval_at": [2, 3]})
+    exp = Experiment("rt-test", "t", "onecycle", "t", {"smoke": 1.0}, lambda scale, f: [spec],
+                     prepare=prepare_range_tests)
+    monkeypatch.setitem(E.EXPERIMENTS, "rt-test", exp)
+    res = run_experiment("rt-test", "smoke", out=tmp_path, data=synthetic, progress=False).results[0]
+    rt = json.loads((tmp_path / "rt-test" / "smoke" / "range-test-rt.json").read_text())
+    assert res["chosen_lr"]["lr"] == rt["lr"] and rt["use"] == "one_cycle" and rt["points"] >= 2
+    peak = max(lr[0] for lr in res["history"]["lr"])
+    assert peak == pytest.approx(rt["lr"], rel=1e-9)  # the shape's peak (1.0) times the range test's LR
+    assert [e["iteration"] for e in res["history"]["evals"]] == [2, 3, 6]
+    stamp = (tmp_path / "rt-test" / "smoke" / "range-test-rt.json").stat().st_mtime_ns
+    run_experiment("rt-test", "smoke", out=tmp_path, data=synthetic, progress=False)
+    assert (tmp_path / "rt-test" / "smoke" / "range-test-rt.json").stat().st_mtime_ns == stamp

@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import schedules as S
 from ..utils import did_you_mean
+from .rangetests import prepare_range_tests
 from .spec import SCALES, Experiment, RunSpec
 from .transfer import NO_PAPER_SCALE, build_runs, check_transfer, prepare_transfer
 
@@ -32,6 +33,9 @@ def _n(x: float) -> int:
 # --------------------------------------------------------------------------------------------------
 _CAFFE_SOLVER = {"name": "caffe_sgd", "lr": 0.001, "momentum": 0.9, "weight_decay": 0.004, "multipliers": True}
 _SMITH_DATA = {"preprocess": "pixel_mean", "augment": False, "batch_size": 100}
+
+
+_FULL_IS_LITE = "lite and paper already train on all of CIFAR-10"
 
 
 def _smith_subset(scale: str) -> dict[str, Any]:
@@ -76,10 +80,21 @@ def _smith_fig3(scale: str, f: float) -> list[RunSpec]:
 # --------------------------------------------------------------------------------------------------
 # SGDR (Loshchilov & Hutter 2017), scaled down
 # --------------------------------------------------------------------------------------------------
-_SGDR_EPOCHS = {"smoke": 2, "lite": 15, "paper": 200}
+_SGDR_EPOCHS = {"smoke": 2, "lite": 15, "full": 20, "paper": 200}
 _SGDR_DATA = {"smoke": {"n_per_class": 50, "test_per_class": 50},
               "lite": {"n_per_class": 1000, "test_per_class": 200},
-              "paper": {}}
+              "full": {}, "paper": {}}
+_SGDR_MODEL = {"smoke": "wrn16_1", "lite": "wrn16_2", "full": "fastnet", "paper": "wrn28_10"}
+
+
+def restart_points(t0: int, t_mult: int, until: int) -> list[int]:
+    """The iterations at which cosine warm restarts with period ``t0`` × ``t_mult``^k end a cycle."""
+    out, end, period = [], t0, t0
+    while end <= until:
+        out.append(end)
+        period *= t_mult
+        end += period
+    return out
 
 
 def _sgdr(scale: str, f: float) -> list[RunSpec]:
@@ -89,43 +104,72 @@ def _sgdr(scale: str, f: float) -> list[RunSpec]:
     spe = n_train // 128
     total = epochs * spe
     g = epochs / 200  # every epoch quantity of the paper's 200-epoch protocol is scaled by g
-    model = "wrn28_10" if scale == "paper" else ("wrn16_1" if scale == "smoke" else "wrn16_2")
     sgd = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": False}
-    common = dict(model=model, optimizer=sgd, iterations=total, batch_size=128, eval_every=max(1, spe // 2)
-                  if scale != "smoke" else spe, augment=True, **data)
-    return [
-        RunSpec("step_lr0.1", schedule=S.MultiStep(0.1, [_n(60 * g * spe), _n(120 * g * spe), _n(160 * g * spe)],
-                                                   0.2).to_config(), **common),
-        RunSpec("sgdr_T0=1_Tm=2", schedule=S.CosineWarmRestarts(1 * g * spe, 2.0, eta_max=0.05).to_config(),
-                **common),
-        RunSpec("sgdr_T0=10_Tm=2", schedule=S.CosineWarmRestarts(10 * g * spe, 2.0, eta_max=0.05).to_config(),
-                **common),
-    ]
+    common = dict(model=_SGDR_MODEL[scale], optimizer=sgd, batch_size=128, augment=True, **data,
+                  eval_every=max(1, spe // 2) if scale != "smoke" else spe)
+    step = S.MultiStep(0.1, [_n(60 * g * spe), _n(120 * g * spe), _n(160 * g * spe)], 0.2)
+    if scale in ("smoke", "lite"):  # as the lite results were made: every run for the whole budget
+        return [RunSpec("step_lr0.1", schedule=step.to_config(), iterations=total, **common),
+                *[RunSpec(f"sgdr_T0={t0}_Tm=2", schedule=S.CosineWarmRestarts(t0 * g * spe, 2.0, eta_max=0.05)
+                          .to_config(), iterations=total, **common) for t0 in (1, 10)]]
+    # full / paper: each SGDR run ends at its last restart point within the budget (the anytime
+    # comparison is read at restart points); every run is also evaluated at every restart point of both
+    t0s = {t0: _n(t0 * g * spe) for t0 in (1, 10)}
+    ends = {t0: restart_points(p, 2, total) for t0, p in t0s.items()}
+    at = sorted(set(ends[1]) | set(ends[10]))
+    return [RunSpec("step_lr0.1", schedule=step.to_config(), iterations=total, extra={"eval_at": at}, **common),
+            *[RunSpec(f"sgdr_T0={t0}_Tm=2", schedule=S.CosineWarmRestarts(t0s[t0], 2.0, eta_max=0.05).to_config(),
+                      iterations=ends[t0][-1], extra={"eval_at": at, "restarts": ends[t0]}, **common)
+              for t0 in (1, 10)]]
 
 
 # --------------------------------------------------------------------------------------------------
 # One-cycle vs piecewise constant (Smith 2018; Smith & Topin 2017)
 # --------------------------------------------------------------------------------------------------
 _OC = {"smoke": (1, 2, {"n_per_class": 50, "test_per_class": 50}),
-       "lite": (4, 16, {"n_per_class": 1000, "test_per_class": 200}),
-       "paper": (50, 200, {})}
+       "lite": (4, 16, {"n_per_class": 1000, "test_per_class": 200})}
+#: Smith & Topin (2017) Fig. 1a, from their public solver files: ResNet-56, batch 125, SGD momentum 0.9,
+#: weight decay 1e-4; piecewise constant 0.35, ×0.1 at 50k and 70k, 80k iterations; one triangular cycle
+#: 0.1 → 3.0 → 0.1 with stepsize 5k, 10k iterations. ``full`` scales every iteration count by 1/10 and
+#: uses ResNet-20 (their Fig. 6b ran ResNet-20 with the same schedules).
+_ST = {"full": (0.1, "resnet20"), "paper": (1.0, "resnet56")}
+_ST_FINDER = {"use": "one_cycle", "start_lr": 1e-5, "end_lr": 10.0, "num_iter": 200}
 
 
 def _onecycle(scale: str, f: float) -> list[RunSpec]:
+    if scale in _ST:
+        return _super_convergence(scale)
     oc_epochs, pc_epochs, data = _OC[scale]
     n_train = 10 * data.get("n_per_class", 5000)
     spe = n_train // 128
-    model = "resnet56" if scale == "paper" else "resnet20"
     sgd = {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": False}
     ev = max(1, spe // 2) if scale != "smoke" else spe
     return [
-        RunSpec("one_cycle", model=model, optimizer=sgd,
+        RunSpec("one_cycle", model="resnet20", optimizer=sgd,
                 schedule=S.OneCycle(1.0, oc_epochs * spe, pct_start=0.45, div_factor=10, final_div_factor=100,
                                     anneal="linear", three_phase=True).to_config(),
                 momentum="auto", iterations=oc_epochs * spe, batch_size=128, eval_every=ev, **data),
-        RunSpec("piecewise_constant", model=model, optimizer=sgd,
+        RunSpec("piecewise_constant", model="resnet20", optimizer=sgd,
                 schedule=S.MultiStep(0.1, [_n(pc_epochs * spe * 0.5), _n(pc_epochs * spe * 0.75)], 0.1).to_config(),
                 iterations=pc_epochs * spe, batch_size=128, eval_every=ev, **data),
+    ]
+
+
+def _super_convergence(scale: str) -> list[RunSpec]:
+    g, model = _ST[scale]
+    sgd = {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": False}
+    pc_it, oc_it, step = _n(80_000 * g), _n(10_000 * g), _n(5_000 * g)
+    common = dict(model=model, optimizer=sgd, batch_size=125, eval_every=_n(1000 * g))
+    # batch 125 as in the paper, so the paper's peak needs no batch-size rule (linear scaling × 125/125 = 1)
+    clr = S.Cyclic(0.1, 3.0, step, mode="triangular")
+    shape = S.Cyclic(0.1 / 3.0, 1.0, step, mode="triangular")  # peak 1, times the range test's LR
+    return [
+        RunSpec("piecewise_lr0.35", schedule=S.MultiStep(0.35, [_n(50_000 * g), _n(70_000 * g)], 0.1).to_config(),
+                iterations=pc_it, **common),
+        RunSpec("clr_0.1-3.0", schedule=clr.to_config(), iterations=oc_it, **common),
+        # a variant added after the lite result: the peak from lrkit's range test (for_="one_cycle")
+        RunSpec("clr_range_test", schedule=shape.to_config(), iterations=oc_it,
+                extra={"lr_from_range_test": _ST_FINDER, "variant": "added after the lite result"}, **common),
     ]
 
 
@@ -142,26 +186,33 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment("smith2017-table1", "Smith 2017 Table 1: CLR policies vs fixed LR (Caffe CIFAR-10 net)",
                    "smith2017-table1",
                    "Five LR policies on Caffe's cifar10_full net with Caffe's SGD; final test accuracy.",
-                   {"smoke": 0.002, "lite": 0.1, "paper": 1.0}, _smith_table1),
+                   {"smoke": 0.002, "lite": 0.1, "paper": 1.0}, _smith_table1,
+                   unavailable={"full": _FULL_IS_LITE}),
         Experiment("smith2017-fig3", "Smith 2017 Fig. 3: accuracy-based LR range test",
                    "smith2017-fig3",
                    "LR raised linearly 0 → 0.02 over 8 epochs; base/max LR read from the accuracy curve.",
-                   {"smoke": 0.025, "lite": 1.0, "paper": 1.0}, _smith_fig3),
-        Experiment("sgdr", "SGDR vs step decay: anytime test error (scaled-down wide ResNet)", "sgdr",
-                   "Cosine warm restarts (T_0 = 1 and 10 epochs of 200, T_mult 2, scaled to the budget) vs "
-                   "×0.2 steps at 30/60/80 %; test error against epoch.",
-                   {"smoke": 2 / 200, "lite": 15 / 200, "paper": 1.0}, _sgdr),
+                   {"smoke": 0.025, "lite": 1.0, "paper": 1.0}, _smith_fig3,
+                   unavailable={"full": _FULL_IS_LITE}),
+        Experiment("sgdr", "SGDR vs step decay: anytime test error", "sgdr",
+                   "Cosine warm restarts (T_0 = 1 and 10 epochs of 200, T_mult 2, η_max 0.05, scaled to the budget) vs "
+                   "×0.2 steps at 30/60/80 %; test error at every restart point (full/paper: each SGDR run ends at "
+                   "its last restart within the budget).",
+                   {"smoke": 2 / 200, "lite": 15 / 200, "full": 20 / 200, "paper": 1.0}, _sgdr),
         Experiment("onecycle", "One-cycle vs piecewise-constant LR (CIFAR ResNet)", "onecycle",
-                   "One-cycle (three-phase, momentum cycled) for E epochs vs a piecewise-constant schedule for "
-                   "4E epochs; epochs each needs to reach the other's accuracy.",
-                   {"smoke": 1 / 50, "lite": 4 / 50, "paper": 1.0}, _onecycle),
+                   "smoke/lite: one-cycle (three-phase, momentum cycled) for E epochs vs piecewise constant for 4E "
+                   "epochs. full/paper: Smith & Topin's Fig. 1a — one triangular cycle 0.1→3.0 for 10k iterations "
+                   "(and with the peak from lrkit's range test) vs piecewise constant 0.35 for 80k, batch 125; "
+                   "iterations each needs to reach the other's accuracy.",
+                   {"smoke": 1 / 50, "lite": 4 / 50, "full": 0.1, "paper": 1.0}, _onecycle,
+                   prepare=prepare_range_tests),
         Experiment("discriminative", "Discriminative fine-tuning (ULMFiT's recipe) on CIFAR-10 animals → vehicles",
                    "ulmfit",
                    "FastNet pre-trained on the 6 animal classes, fine-tuned on the 4 vehicle classes with few labels: "
                    "scratch / frozen / full / discriminative (LR ÷2.6 per group) / gradual (+ unfreezing, STLR), "
                    "LRs from the range test; ImageNet ResNet-18 arms with LRKIT_RESNET18_WEIGHTS.",
                    {}, _discriminative, seeds={"smoke": 2, "lite": 3},
-                   unavailable={"paper": NO_PAPER_SCALE}, prepare=prepare_transfer,
+                   unavailable={"paper": NO_PAPER_SCALE, "full": "lite already uses all the labels it needs"},
+                   prepare=prepare_transfer,
                    check=check_transfer),
     ]
 }

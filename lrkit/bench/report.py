@@ -41,6 +41,29 @@ def _acc_at(res: dict[str, Any], iteration: int) -> float | None:
     return float(acc[k[-1]]) if len(k) else None
 
 
+_T95 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}
+
+
+def paired(summ: dict[str, dict[str, Any]], arm: str, base: str, *, arm_at: int | None = None,
+           base_at: int | None = None) -> tuple[float, float, int]:
+    """``arm``'s test accuracy minus ``base``'s (pp), paired by seed: (mean, 95 % t-interval half-width,
+    seeds). Each run's accuracy is its final one, or its last evaluation at or before ``*_at``."""
+    def acc(r, at):
+        return _acc_at(r, at) if at is not None else (r["final"] or {}).get("acc")
+
+    b = {r["seed"]: acc(r, base_at) for r in summ[base]["results"]}
+    d = [100 * (acc(r, arm_at) - b[r["seed"]]) for r in summ[arm]["results"]
+         if r["seed"] in b and acc(r, arm_at) is not None and b[r["seed"]] is not None]
+    if not d:
+        return float("nan"), float("nan"), 0
+    half = _T95.get(len(d), 1.96) * float(np.std(d, ddof=1)) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+    return float(np.mean(d)), half, len(d)
+
+
+def _pm(m: float, half: float, n: int) -> str:
+    return f"{m:+.2f} pp" + (f" ± {half:.2f} (95 % t-interval over {n} seeds, paired)" if n > 1 else " (1 seed)")
+
+
 def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per run name: iterations, seeds, final accuracy mean/std, training seconds."""
     by: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -72,6 +95,14 @@ def _smith_table1_notes(summ: dict[str, dict[str, Any]], ref) -> list[str]:
             best = max(np.max(_curve(r)[1]) for r in summ["triangular2"]["results"])
             notes.append(f"triangular2 does not reach fixed's final accuracy ({100 * target:.2f} %) within its "
                          f"{summ['triangular2']['iterations']} iterations (best {100 * best:.2f} %) → no")
+    if "fixed" in summ and "triangular2" in summ:
+        m, half, n = paired(summ, "triangular2", "fixed")
+        ok = m >= 0 if n < 2 else m + half >= 0  # not significantly worse
+        notes.append(f"triangular2 at {summ['triangular2']['iterations']:,} iterations vs fixed at "
+                     f"{summ['fixed']['iterations']:,}: {summ['triangular2']['acc_mean']:.2f} % vs "
+                     f"{summ['fixed']['acc_mean']:.2f} %, {_pm(m, half, n)} → matches fixed's accuracy with "
+                     f"1/{summ['fixed']['iterations'] / summ['triangular2']['iterations']:.1f} of its iterations: "
+                     f"**{'yes' if ok else 'no'}**")
     if "fixed" in summ:
         fixed_res = summ["fixed"]["results"]
         for name in ("triangular2", "decay", "exp_range"):
@@ -120,6 +151,58 @@ def _paired_diff(summ: dict[str, dict[str, Any]], arm: str, baseline: str) -> tu
     return float(d.mean()), float(d.std(ddof=1)) if len(d) > 1 else 0.0, len(d)
 
 
+def _sgdr_restart_notes(summ: dict[str, dict[str, Any]], base: str = "step_lr0.1") -> list[str]:
+    """At every restart point of each SGDR run: its test error against the step schedule's at the same
+    iteration (paired by seed), and the paper's claim — SGDR reaches the step schedule's final error
+    2–4× sooner."""
+    notes = []
+    if base not in summ:
+        return notes
+    spe = (summ[base]["results"][0]["history"].get("steps_per_epoch") or 1)
+    final_err = 100 - summ[base]["acc_mean"]
+    for name, s in summ.items():
+        restarts = s["results"][0]["config"]["extra"].get("restarts")
+        if name == base or not restarts:
+            continue
+        cells = []
+        for at in restarts:
+            m, half, n = paired(summ, name, base, arm_at=at, base_at=at)
+            err = 100 - 100 * float(np.mean([_acc_at(r, at) for r in s["results"]]))
+            cells.append(f"ep {at / spe:.1f}: {err:.2f} % vs {err + m:.2f} % ({-m:+.2f}"
+                         + (f" ± {half:.2f})" if n > 1 else ")"))
+        notes.append(f"{name} test error at its restart points vs {base} at the same epoch (mean over "
+                     f"{s['seeds']} seeds; difference ± 95 % paired t-interval): " + "; ".join(cells))
+        hits = [first_reaching(r, 1 - final_err / 100) for r in s["results"]]
+        base_ep = summ[base]["iterations"] / spe
+        if all(h is not None for h in hits):
+            ep = max(hits) / spe
+            notes.append(f"{name} reaches {base}'s final error ({final_err:.2f} %) at epoch {ep:.1f} (latest seed) "
+                         f"= {base_ep / ep:.2f}× sooner than {base}'s {base_ep:.0f} epochs → 2–4× sooner: "
+                         f"**{'yes' if base_ep / ep >= 2 else 'no'}**")
+        else:
+            notes.append(f"{name} does not reach {base}'s final error ({final_err:.2f} %) in every seed within its "
+                         f"{s['iterations'] / spe:.1f} epochs → 2–4× sooner: **no**")
+    return notes
+
+
+def _super_convergence_notes(summ: dict[str, dict[str, Any]], base: str = "piecewise_lr0.35") -> list[str]:
+    """Each one-cycle run (1/8 of the iterations) against piecewise constant, paired by seed."""
+    notes = []
+    for name in [n for n in summ if n != base]:
+        if base not in summ:
+            break
+        m, half, n = paired(summ, name, base)
+        ok = m >= 0 if n < 2 else m + half >= 0
+        lr = summ[name]["results"][0].get("chosen_lr")
+        peak = f" (peak {lr['lr']:.3g} from the range test)" if lr else ""
+        notes.append(f"{name}{peak} at {summ[name]['iterations']:,} iterations vs {base} at "
+                     f"{summ[base]['iterations']:,}: {summ[name]['acc_mean']:.2f} % vs {summ[base]['acc_mean']:.2f} %, "
+                     f"{_pm(m, half, n)} → equal or better accuracy with "
+                     f"1/{summ[base]['iterations'] / summ[name]['iterations']:.0f} of the iterations: "
+                     f"**{'yes' if ok else 'no'}**")
+    return notes
+
+
 def _discriminative_notes(summ: dict[str, dict[str, Any]]) -> list[str]:
     """Each arm against ``full`` (paired by seed) and ULMFiT's claim: ``gradual`` beats ``full``."""
     notes = []
@@ -160,8 +243,10 @@ def experiment_notes(name: str, summ: dict[str, dict[str, Any]],
     if name == "smith2017-table1":
         return _smith_table1_notes(summ, ref)
     if name == "sgdr":
-        return _anytime_notes(summ, "step_lr0.1")
+        return _anytime_notes(summ, "step_lr0.1") + _sgdr_restart_notes(summ)
     if name == "onecycle":
+        if "piecewise_lr0.35" in summ:  # full / paper: Smith & Topin's protocol
+            return _super_convergence_notes(summ) + _anytime_notes(summ, "piecewise_lr0.35")
         return _anytime_notes(summ, "piecewise_constant") + _anytime_notes(summ, "one_cycle")
     if name == "discriminative":
         return _discriminative_notes(summ)
@@ -226,6 +311,8 @@ def report(out: str | Path = "runs/bench", *, experiments: list[str] | None = No
             fig.savefig(path, dpi=100, bbox_inches="tight")
             lines += [f"![{name} {scale}]({path.as_posix()})", ""]
             if name == "smith2017-table1":
+                if headline_fig is not None:
+                    plt.close(headline_fig)
                 headline_fig = fig
             else:
                 plt.close(fig)

@@ -26,6 +26,8 @@ from typing import Any
 from ..utils import check_int
 from .executors import check_executor, get_executor, run_all
 from .experiments import get_experiment
+from .rangetests import KEY as RT_KEY
+from .rangetests import range_test_lr
 from .spec import RunSpec
 from .store import BenchError, cached, check_manifest, result_path, result_record, stored, write_manifest
 from .transfer import train_arm
@@ -84,13 +86,20 @@ def train_spec(spec: RunSpec, seed: int, ctx: Context, started: float) -> dict[s
     initial = None
     if spec.kind == "accuracy_range_test":
         initial = evaluate(model, L.test)  # the point before training, at LR = start
+    schedule, chosen = spec.build_schedule(), None
+    if RT_KEY in spec.extra:  # the schedule is a shape with peak 1, scaled by the range test's LR
+        chosen = {k: v for k, v in range_test_lr(spec, ctx).items() if k not in ("config", "sweep_lr", "loss")}
+        schedule = schedule * chosen["lr"]
+    callbacks = [_EvalAt(spec.extra["eval_at"], model, L.test, dev)] if spec.extra.get("eval_at") else []
     # channels_last: 1.6x faster per step of the Caffe net on this CPU (BENCHMARKS.md §1)
-    hist = fit(model, opt, L.train, iterations=spec.iterations, schedule=spec.build_schedule(),
+    hist = fit(model, opt, L.train, iterations=spec.iterations, schedule=schedule,
                momentum=spec.momentum, eval_data=L.test, eval_every=spec.eval_every, device=dev,
                checkpoint=ckpt, checkpoint_every=every, resume=True, progress=ctx.progress, channels_last=True,
-               desc=f"{ctx.experiment}/{spec.name}")
+               callbacks=callbacks, desc=f"{ctx.experiment}/{spec.name}")
     result = result_record(spec, seed, experiment=ctx.experiment, scale=ctx.scale, hist=hist, data=ctx.data,
                            device=dev, started=started)
+    if chosen is not None:
+        result["chosen_lr"] = chosen
     if spec.kind == "accuracy_range_test":
         from ..accuracy import AccuracyRangeTest
 
@@ -100,6 +109,23 @@ def train_spec(spec: RunSpec, seed: int, ctx: Context, started: float) -> dict[s
     if ckpt.exists():
         ckpt.unlink()
     return result
+
+
+class _EvalAt:
+    """A ``fit`` callback: also evaluate after the iterations in ``at`` (e.g. SGDR's restart points), so a
+    curve can be read exactly there; an iteration ``fit`` evaluates anyway is not evaluated twice."""
+
+    def __init__(self, at, model, data, device):
+        self.at, self.model, self.data, self.device = set(at), model, data, device
+
+    def __call__(self, it: int, h) -> None:
+        from ..train import evaluate
+
+        done = it + 1
+        if done in self.at and not (h.evals and h.evals[-1]["iteration"] == done):
+            ev = evaluate(self.model, self.data, device=self.device, channels_last=True)
+            spe = h.steps_per_epoch
+            h.evals.append({"iteration": done, "epoch": done / spe if spe else None, **ev})
 
 
 #: how a run of each ``RunSpec.kind`` is trained: ``trainer(spec, seed, ctx, started) -> result``
