@@ -265,7 +265,7 @@ def _executor_options(pairs: Iterable[str] | None) -> dict[str, Any]:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """lrkit bench list | run NAME | report"""
-    from .bench import EXPERIMENTS, get_experiment, report, run_experiment
+    from .bench import EXPERIMENTS, SCALES, get_experiment, report, run_experiment
 
     if args.bench_command == "list":
         for name, exp in EXPERIMENTS.items():
@@ -343,6 +343,7 @@ def _add_model_args(p: argparse.ArgumentParser, model: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .bench.spec import SCALES
 
     parser = _Parser(prog="lrkit", description="Learning rates, taught and measured.")
     parser.add_argument("--version", action="version", version=f"lrkit {__version__}")
@@ -399,8 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_command("list", "the experiments and their scales")
     br = bench_command("run", "run one experiment (resumes; never overwrites other configs' results)")
     br.add_argument("name", help="an experiment (see lrkit bench list)")
-    br.add_argument("--scale", default="smoke", type=_choice(SCALES),
-                    choices=["smoke", "lite", "paper"], help="smoke: CI; lite: about an hour; paper: the protocol")
+    br.add_argument("--scale", default="smoke", type=_choice(SCALES), choices=SCALES,
+                    help="smoke: CI; lite: about an hour; full: all of CIFAR-10, schedule scaled; paper: the protocol")
     br.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds (None: the experiment's)")
     br.add_argument("--only", nargs="+", default=None, help="only these runs of the experiment")
     br.add_argument("--out", default="runs/bench", help="folder for results")
