@@ -79,7 +79,7 @@ def test_help_shows_defaults_and_choices(argv, capsys):
     if argv == ["find"]:
         assert "{exp,linear}" in out and "(default: 1e-06)" in out
     if argv == ["bench", "run"]:
-        assert "{smoke,lite,paper}" in out and "(default: smoke)" in out
+        assert "{smoke,lite,full,paper}" in out and "(default: smoke)" in out
     if argv == ["schedule"]:
         assert "(default: runs/schedule.png)" in out
 
