@@ -38,6 +38,7 @@ from .cliargs import (
     _positive_float,
     _positive_int,
 )
+from .quickstart import OPTIMIZERS
 
 __all__ = ["build_parser", "main"]
 
@@ -56,15 +57,10 @@ def _run_dir(out: str, prefix: str) -> Path:
     return path
 
 
-_OPTIMIZERS = {"sgd": {"name": "sgd", "momentum": 0.9, "nesterov": True},
-               "adamw": {"name": "adamw"},
-               "caffe-sgd": {"name": "caffe_sgd", "momentum": 0.9, "multipliers": True}}
-
-
 def _make_optimizer(name: str, model, lr: float, weight_decay: float):
     from .optim import make_optimizer
 
-    return make_optimizer({**_OPTIMIZERS[name], "lr": lr, "weight_decay": weight_decay}, model)
+    return make_optimizer({**OPTIMIZERS[name], "lr": lr, "weight_decay": weight_decay}, model)
 
 
 def _check_sizes(args: argparse.Namespace) -> None:
@@ -85,65 +81,50 @@ def _check_sizes(args: argparse.Namespace) -> None:
 
 # --------------------------------------------------------------------------------------------------
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    """Range test, then one-cycle training at the suggested LR; figure + JSON under runs/."""
+    """Range test, then one-cycle training at the peak it suggests (lrkit.quickstart); files under runs/."""
     _check_sizes(args)
     _check_out_dir(args.out)
 
     import torch
 
-    from . import data as D
-    from . import models as M
-    from .finder import lr_find
-    from .schedules import OneCycle
-    from .train import fit
-    from .utils import atomic_write_text, dumps, seed_everything, versions
+    from .data import load_cifar10
+    from .plot import plot_history
+    from .quickstart import quickstart
+    from .utils import atomic_write_text, dumps, versions
 
     t0 = time.perf_counter()
-    seed_everything(args.seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     device = _device(args.device)
-    cifar = D.load_cifar10(args.data_dir)
-    L = D.cifar10_loaders(cifar, batch_size=args.batch_size, n_per_class=args.n_per_class,
-                          test_per_class=args.test_per_class, seed=args.seed, device=device)
+    cifar = load_cifar10(args.data_dir)
+    res = quickstart(cifar, model=args.model, optimizer=args.optimizer, weight_decay=args.weight_decay,
+                     batch_size=args.batch_size, n_per_class=args.n_per_class, test_per_class=args.test_per_class,
+                     epochs=args.epochs, find_iters=args.find_iters, seed=args.seed, device=device,
+                     progress=not args.no_progress)
+    rt, sug, L = res.range_test, res.suggestion, res.loaders
     print(f"CIFAR-10 from {cifar.source}: {L.train.num_examples} training images, "
           f"{L.test.num_examples} test images, device {device}")
-    model = M.get_model(args.model).to(device)
-    opt = _make_optimizer(args.optimizer, model, lr=1e-3, weight_decay=args.weight_decay)
-
-    rt = lr_find(model, L.train, opt, start_lr=1e-5, end_lr=10.0, num_iter=args.find_iters,
-                 progress=not args.no_progress)
-    sug = rt.suggest("robust")
-    max_lr = float(sug.lr)
-    suggestions = rt.suggestions()
-    print(f"range test: {len(rt)} points; suggestions: " + ", ".join(
-        f"{s.method} {s.lr:.3g}" for s in suggestions.values()))
-    print(f"training {args.epochs} epochs of one-cycle with max_lr {max_lr:.3g} "
-          f"(robust suggestion, interval {sug.low:.3g}–{sug.high:.3g})")
-
-    iters = args.epochs * len(L.train)
-    sched = OneCycle(max_lr=max_lr, total_steps=iters)
-    hist = fit(model, opt, L.train, iterations=iters, schedule=sched, momentum="auto", eval_data=L.test,
-               eval_every=len(L.train), device=device, progress=not args.no_progress, desc="one-cycle")
-    final = hist.final_eval()
+    uses = rt.for_uses()
+    print(f"range test: {len(rt)} points ({rt.reason}); suggestions: "
+          + ", ".join(f"{u} {s.lr:.3g} [{s.low:.3g}, {s.high:.3g}]" for u, s in uses.items()))
+    print(f"trained {args.epochs} epochs of one-cycle with max_lr {res.max_lr:.3g} (the one-cycle rule "
+          f"{sug.rule}, interval {sug.low:.3g}–{sug.high:.3g})")
+    final = res.final
     run = _run_dir(args.out, "quickstart")
-    from .plot import plot_history
-
-    fig_rt = rt.plot()
-    fig_rt.savefig(run / "range_test.png", dpi=110, bbox_inches="tight")
-    fig_h = plot_history(hist, title=f"one-cycle, max_lr {max_lr:.3g}")
-    fig_h.savefig(run / "training.png", dpi=110, bbox_inches="tight")
-    hist.save(run / "history.json")
+    rt.plot().savefig(run / "range_test.png", dpi=110, bbox_inches="tight")
+    plot_history(res.history, title=f"one-cycle, max_lr {res.max_lr:.3g}").savefig(
+        run / "training.png", dpi=110, bbox_inches="tight")
+    res.history.save(run / "history.json")
     rt.save(run / "range_test.json")
     config = {k: v for k, v in vars(args).items() if k != "func"} | {"device": device}
     summary = {
         "command": "quickstart", "config": config, "versions": versions(),
         "data_source": cifar.source, "train_images": L.train.num_examples, "test_images": L.test.num_examples,
-        "suggestions": {s.method: {"lr": s.lr, "low": s.low, "high": s.high} for s in suggestions.values()},
-        "max_lr": max_lr, "iterations": iters, "final_test": final,
+        "suggestions": {u: {"lr": s.lr, "low": s.low, "high": s.high, "rule": s.rule} for u, s in uses.items()},
+        "max_lr": res.max_lr, "iterations": len(res.history), "final_test": final,
         "wall_seconds": round(time.perf_counter() - t0, 2),
     }
     atomic_write_text(run / "summary.json", dumps(summary, indent=2))
-    print(f"test accuracy after {args.epochs} epochs: {final['acc']:.4f} (loss {final['loss']:.4f})")
+    print(f"test accuracy after {args.epochs} epochs: {100 * final['acc']:.2f} % (loss {final['loss']:.4f})")
     print(f"wrote {run / 'range_test.png'}, {run / 'training.png'} and {run / 'summary.json'}")
     return 0
 
@@ -179,9 +160,10 @@ def cmd_find(args: argparse.Namespace) -> int:
     rt.save(run / "range_test.json")
     print(f"{args.model} / {args.optimizer}, {len(rt)} points"
           + (f" (stopped early: {rt.reason})" if rt.stopped_early else ""))
-    for s in rt.suggestions().values():
-        extra = f"  [{s.low:.3g}, {s.high:.3g}]" if s.low != s.high else ""
-        print(f"  {s.method:>8}: {s.lr:.3g}{extra}")
+    for use, s in rt.for_uses().items():  # the suggestion for each use (the first is the default)
+        base = f"; base_lr {s.base_lr:.3g}" if s.base_lr else ""
+        print(f"  {use:>9}: {s.lr:.3g}  [{s.low:.3g}, {s.high:.3g}]  (rule {s.rule}{base})")
+    print("  other rules: " + ", ".join(f"{m} {s.lr:.3g}" for m, s in rt.suggestions().items()))
     print(f"wrote {run / 'range_test.png'} and {run / 'range_test.json'}")
     return 0
 
@@ -335,7 +317,7 @@ def _add_model_args(p: argparse.ArgumentParser, model: str) -> None:
 
     p.add_argument("--model", default=model, type=_choice(MODELS), choices=list(MODELS), metavar="MODEL",
                    help=f"a model of lrkit.models: {', '.join(MODELS)}")
-    p.add_argument("--optimizer", default="sgd", type=_choice(_OPTIMIZERS), choices=list(_OPTIMIZERS),
+    p.add_argument("--optimizer", default="sgd", type=_choice(OPTIMIZERS), choices=list(OPTIMIZERS),
                    help="sgd: Nesterov momentum 0.9; caffe-sgd: Caffe's SGD with the net's LR multipliers")
     p.add_argument("--weight-decay", type=_nonneg_float, default=5e-4, help="weight decay (>= 0)")
     p.add_argument("--batch-size", type=_positive_int, default=128, help="training batch size")
@@ -368,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(f, "caffe_cifar10_full")
     f.add_argument("--n-per-class", type=_positive_int, default=None,
                    help=f"training images per class (None: all, {TRAIN_PER_CLASS})")
-    f.add_argument("--start-lr", type=_positive_float, default=1e-6, help="first LR of the sweep (> 0)")
+    f.add_argument("--start-lr", type=_positive_float, default=1e-5, help="first LR of the sweep (> 0)")
     f.add_argument("--end-lr", type=_positive_float, default=10.0, help="last LR of the sweep (> --start-lr)")
     f.add_argument("--num-iter", type=_at_least_2, default=100, help="points of the sweep (>= 2)")
     f.add_argument("--mode", default="exp", type=_choice(("exp", "linear")), choices=["exp", "linear"],

@@ -24,6 +24,13 @@ step hooks and the attributes a torch LR scheduler patches onto it, the GradScal
 python / numpy / torch (and CUDA) RNG states. Afterwards they are restored bit for bit — also when
 the sweep diverges, raises, or is interrupted (``KeyboardInterrupt``).
 
+**Under torch.distributed** (every rank calls the test with the same arguments and the same global
+batch stream; see :mod:`lrkit.distributed`) each rank trains on its shard of every batch, the loss is
+averaged over the ranks before it is smoothed and before any stop decision (a stop on any rank stops
+all), validation and evaluation numbers are global, and every rank restores its own state exactly and
+returns the same result. A DDP model averages its gradients itself; a plain one has them averaged
+by lrkit. Write results and figures on rank 0 only (:func:`lrkit.distributed.is_main`).
+
 **An optimizer with a scheduler attached** (a torch ``LRScheduler``, e.g.
 :class:`lrkit.scheduler.ScheduledLR`) is accepted with a ``UserWarning``: the sweep overrides the
 group LRs, the scheduler is *not* stepped, and the optimizer's own step hooks (through which

@@ -157,13 +157,7 @@ def plot_range_test(result: Any, ax: Axes | None = None, suggestions: bool | Seq
             label=f"smoothed (EMA, β={1 - result.smoothing:.3g})")
     if len(x) and (x > 0).all():
         ax.set_xscale("log")
-    finite = ys[np.isfinite(ys)]
-    if len(finite) > 1:
-        imin = int(np.nanargmin(ys))
-        top = float(np.nanmax(ys[: imin + 1]))
-        bottom = float(finite.min())
-        pad = 0.08 * max(top - bottom, 1e-12)
-        ax.set_ylim(bottom - pad, top + 3 * pad)
+    marks = []
     if suggestions and n >= 3:
         methods = result.methods if suggestions is True else tuple(suggestions)
         for m in methods:
@@ -171,13 +165,23 @@ def plot_range_test(result: Any, ax: Axes | None = None, suggestions: bool | Seq
                 s = result.suggest(m, skip_start=skip_start, skip_end=skip_end)
             except ValueError:
                 continue
-            color, marker = _SUGGESTION_STYLE.get(m, ("black", "x"))
             y = float(np.interp(np.log10(s.lr), np.log10(result.sweep_lr), result.smoothed))
-            label = f"{m}: {s.lr:.2g}"
-            if s.high > s.low:
-                ax.axvspan(s.low, s.high, color=color, alpha=0.12)
-                label += f" [{s.low:.2g}, {s.high:.2g}]"
-            ax.plot([s.lr], [y], marker=marker, color=color, ms=8, ls="none", label=label)
+            marks.append((m, s, y))
+    finite = ys[np.isfinite(ys)]
+    if len(finite) > 1:
+        imin = int(np.nanargmin(ys))
+        # the curve down to its minimum, and every suggestion listed, stay in view
+        top = max([float(np.nanmax(ys[: imin + 1]))] + [y for _, _, y in marks if np.isfinite(y)])
+        bottom = min([float(finite.min())] + [y for _, _, y in marks if np.isfinite(y)])
+        pad = 0.08 * max(top - bottom, 1e-12)
+        ax.set_ylim(bottom - pad, top + 3 * pad)
+    for m, s, y in marks:
+        color, marker = _SUGGESTION_STYLE.get(m, ("black", "x"))
+        label = f"{m}: {s.lr:.2g}"
+        if s.high > s.low:
+            ax.axvspan(s.low, s.high, color=color, alpha=0.12)
+            label += f" [{s.low:.2g}, {s.high:.2g}]"
+        ax.plot([s.lr], [y], marker=marker, color=color, ms=8, ls="none", label=label)
     ax.set_xlabel("learning rate" + (f" (group {result.ref_group})" if result.lr.shape[1] > 1 else ""))
     ax.set_ylabel(f"{kind} loss")
     title = f"LR range test ({result.mode} sweep, {n} steps)"
@@ -190,18 +194,18 @@ def plot_range_test(result: Any, ax: Axes | None = None, suggestions: bool | Seq
 
 
 def plot_accuracy_range_test(result: Any, ax: Axes | None = None) -> Figure:
-    """Accuracy against LR (linear x) for a :class:`lrkit.suggest.AccuracyRangeTest`, with the
+    """Accuracy against LR (linear x) for a :class:`lrkit.accuracy.AccuracyRangeTest`, with the
     smoothed curve and the suggested ``base_lr``/``max_lr`` marked. Returns the Figure."""
     import matplotlib.pyplot as plt
 
     fig, ax = (plt.subplots(figsize=(7, 4)) if ax is None else (ax.figure, ax))
-    ax.plot(result.lr, result.acc, "o", color="0.5", ms=4, label="accuracy")
-    ax.plot(result.lr, result.smoothed_acc, color="tab:blue", label="smoothed")
+    ax.plot(result.lr, 100 * np.asarray(result.acc), "o", color="0.5", ms=4, label="accuracy")
+    ax.plot(result.lr, 100 * np.asarray(result.smoothed_acc), color="tab:blue", label="smoothed")
     if result.base_lr is not None and result.max_lr is not None:
         ax.axvspan(result.base_lr, result.max_lr, color="tab:green", alpha=0.15,
                    label=f"base_lr={result.base_lr:.3g}, max_lr={result.max_lr:.3g}")
     ax.set_xlabel("learning rate")
-    ax.set_ylabel("evaluation accuracy")
+    ax.set_ylabel("evaluation accuracy (%)")
     ax.set_title("Accuracy range test (linear LR increase)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
@@ -362,17 +366,24 @@ def plot_accuracy_curves(histories: Mapping[str, Any], *, reference: Mapping[str
     import matplotlib.pyplot as plt
 
     fig, ax = (plt.subplots(figsize=(8, 4.5)) if ax is None else (ax.figure, ax))
+    colors = {}
     for k, (name, h) in enumerate(histories.items()):
         ev = h.evals
+        colors[name] = f"C{k}"
         ax.plot([e["iteration"] for e in ev], [100 * e["acc"] for e in ev], "o-", ms=3, color=f"C{k}",
                 label=f"{name} (final {100 * ev[-1]['acc']:.1f} %)" if ev else name)
-    for k, (name, v) in enumerate((reference or {}).items()):
-        ax.axhline(v, ls="--", lw=1, color=f"C{k}", alpha=0.7)
-        ax.annotate(f"{reference_label} {name}: {v:g} %", (1.0, v), xycoords=("axes fraction", "data"),
-                    fontsize=7, ha="right", va="bottom", color=f"C{k}")
+    # one dashed line per distinct published value, labelled in the legend (names sharing a value
+    # share a line): annotations at equal heights used to print on top of each other
+    by_value: dict[float, list[str]] = {}
+    for name, v in (reference or {}).items():
+        by_value.setdefault(float(v), []).append(str(name))
+    for k, (v, names) in enumerate(sorted(by_value.items(), reverse=True)):
+        color = colors.get(names[0], f"C{len(colors) + k}") if len(names) == 1 else "0.35"
+        ax.axhline(v, ls="--", lw=1, color=color, alpha=0.7,
+                   label=f"{reference_label} {', '.join(names)}: {v:g} %")
     if chance is not None:
         ax.axhline(100 * chance, color="0.5", lw=1, ls=":", label="chance")
     ax.set(xlabel="iteration", ylabel="test accuracy (%)", title=title)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     return fig

@@ -119,9 +119,13 @@ ROBUST_BASE = "minimum"
 #: what a suggestion can be for: a constant LR, the peak of one-cycle (or of warmup + cosine), and
 #: the upper bound of a cyclical LR (its lower bound is ``max_lr / CLR_RATIO``)
 USES = ("constant", "one_cycle", "clr")
-#: the rule each use reads, bootstrapped (``'robust'``): chosen on the tuning tasks of
-#: ``benchmarks/bench_suggestion_quality.py`` (the candidates are every rule of RULES × 1/10, 1/3, 1,
-#: 3, 10); BENCHMARKS.md §3 has the evidence and the regret on held-out evaluation tasks.
+#: the rule each use reads, bootstrapped (``'robust'``). The candidates are every rule of RULES × 1/10,
+#: 1/3, 1, 3, 10, scored on the tuning tasks of ``benchmarks/bench_suggestion_quality.py``;
+#: BENCHMARKS.md §3 has the evidence and the regret on held-out evaluation tasks. ``constant``:
+#: ``min/10`` had the lowest regret of the bootstrapped rules on the previous benchmark's held-out
+#: tasks. ``one_cycle`` and ``clr``: ``min/3`` is provisional — set before the tuning tasks of the
+#: per-use benchmark had run (in the issue's quickstart runs, peaks 2.6× and 11× above its
+#: ``min/10`` suggestion gave 4.5 points more); the benchmark's table says whether the tuning tasks choose it.
 USE_RULES: dict[str, str] = {"constant": "min/10", "one_cycle": "min/3", "clr": "min/3"}
 #: Smith 2017's ratio of the CLR bounds (0.006 / 0.001)
 CLR_RATIO = 6.0
@@ -294,10 +298,9 @@ class RangeTest:
           there. ``lr`` is the median of the replicates' LRs (in log space), ``low``/``high`` their
           central ``ci`` interval. Deterministic for a fixed ``seed``; the global RNGs are not touched.
 
-        Why these rules: each use's rule had the lowest mean regret, among every rule of
-        :data:`RULES` × {1/10, 1/3, 1, 3, 10}, on the tuning tasks of
-        ``benchmarks/bench_suggestion_quality.py``; BENCHMARKS.md §3 reports them on evaluation tasks
-        they were not chosen on, beside torch-lr-finder, fastai and Lightning.
+        Why these rules: see :data:`USE_RULES`; ``benchmarks/bench_suggestion_quality.py`` scores every
+        candidate on tuning tasks and the shipped rules on evaluation tasks they were not chosen on,
+        beside torch-lr-finder, fastai and Lightning (BENCHMARKS.md §3).
         """
         if method is not None and for_ is not None:
             raise ValueError(f"give method or for_, not both (method={method!r}, for_={for_!r})")

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import distributed as _dist
 from .utils import (
     atomic_torch_save,
     atomic_write_text,
@@ -39,9 +40,7 @@ __all__ = ["History", "StepResult", "StopTraining", "evaluate", "fit", "model_de
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-# --------------------------------------------------------------------------------------------------
-# One step
-# --------------------------------------------------------------------------------------------------
+# -------------------- One step -------------------------------------------------------------------
 @dataclass
 class StepResult:
     """What one optimizer step produced.
@@ -91,7 +90,9 @@ def train_step(
     Each micro-batch's loss is divided by the number of micro-batches before ``backward``, so k
     micro-batches of size b give the gradient of one batch of size k·b (for models without
     batch-dependent layers). With a ``scaler`` (``torch.amp.GradScaler``) the step goes through it;
-    ``StepResult.skipped`` says whether the scaler skipped it (its scale dropped).
+    ``StepResult.skipped`` says whether the scaler skipped it (its scale dropped). Under
+    torch.distributed the gradients are averaged over the ranks before the step (by DDP itself for a
+    DDP model, else :func:`lrkit.distributed.average_gradients`); the loss returned is this rank's.
     """
     if len(batches) == 0:
         raise ValueError("batches must hold at least one (inputs, targets) micro-batch")
@@ -100,17 +101,19 @@ def train_step(
     optimizer.zero_grad(set_to_none=True)
     k = len(batches)
     total = None
-    for batch in batches:
+    for i, batch in enumerate(batches):
         x, y = _to_device(batch, device, channels_last)
-        with _autocast(device, amp_dtype):
-            loss = loss_fn(model(x), y)
-        part = loss / k
-        if scaler is not None:
-            scaler.scale(part).backward()
-        else:
-            part.backward()
+        with _dist.no_sync_unless(model, last=i == k - 1):  # DDP: all-reduce on the last backward only
+            with _autocast(device, amp_dtype):
+                loss = loss_fn(model(x), y)
+            part = loss / k
+            if scaler is not None:
+                scaler.scale(part).backward()
+            else:
+                part.backward()
         d = loss.detach().float()
         total = d if total is None else total + d
+    _dist.average_gradients(model)  # a plain model under torch.distributed; nothing otherwise
     skipped = False
     if scaler is not None:
         before = scaler.get_scale()
@@ -134,10 +137,13 @@ def evaluate(
 ) -> dict[str, float]:
     """Mean loss and accuracy of ``model`` over every batch of ``data`` (eval mode, no grad).
 
-    The model's train/eval mode is restored afterwards.
+    The model's train/eval mode is restored afterwards. Under torch.distributed every rank evaluates
+    its shard of each batch (:func:`lrkit.distributed.shard`) and the loss sum, correct count and ``n``
+    are summed over the ranks: every rank returns the global numbers.
     """
     loss_fn = loss_fn or nn.functional.cross_entropy
     device = device if device is not None else model_device(model)
+    dd = _dist.world()[1] > 1
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -145,22 +151,26 @@ def evaluate(
     n = 0
     try:
         for batch in data:
-            x, y = _to_device(batch, device, channels_last)
+            x, y = _to_device(_dist.shard(batch, allow_empty=True) if dd else batch, device, channels_last)
             with _autocast(device, amp_dtype):
-                out = model(x)
+                out = model(x)  # also on an empty shard: a DDP forward may be a collective
+            if dd and y.shape[0] == 0:
+                continue
             loss_sum += loss_fn(out.float(), y).double() * y.shape[0]
             correct += (out.argmax(1) == y).sum()
             n += y.shape[0]
     finally:
         model.train(was_training)
+    if dd:
+        loss_sum, correct, n = _dist.all_reduce_sum(torch.stack([loss_sum, correct.double(),
+                                                                  loss_sum.new_tensor(n)]))
+        n = int(n)
     if n == 0:
         raise ValueError("evaluation data is empty")
     return {"loss": float(loss_sum) / n, "acc": float(correct) / n, "n": n}
 
 
-# --------------------------------------------------------------------------------------------------
-# History
-# --------------------------------------------------------------------------------------------------
+# -------------------- History --------------------------------------------------------------------
 @dataclass
 class History:
     """What a training run recorded, one entry per optimizer step, plus periodic evaluations.
@@ -183,11 +193,7 @@ class History:
         return len(self.iteration)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "iteration": self.iteration, "lr": self.lr, "momentum": self.momentum,
-            "train_loss": self.train_loss, "wall": self.wall, "evals": self.evals,
-            "steps_per_epoch": self.steps_per_epoch, "meta": self.meta,
-        }
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
@@ -220,8 +226,7 @@ class History:
         return self.evals[-1] if self.evals else None
 
     def best_acc(self) -> float | None:
-        accs = [e["acc"] for e in self.evals if "acc" in e]
-        return max(accs) if accs else None
+        return max((e["acc"] for e in self.evals if "acc" in e), default=None)
 
     def plot(self, **kwargs):
         """Figure with the LR, training loss and evaluation accuracy against iteration."""
@@ -230,9 +235,7 @@ class History:
         return plot_history(self, **kwargs)
 
 
-# --------------------------------------------------------------------------------------------------
-# The loop
-# --------------------------------------------------------------------------------------------------
+# -------------------- The loop -------------------------------------------------------------------
 class StopTraining(Exception):
     """Raised by a :func:`fit` callback to end training after the current step (``fit`` returns the
     History, with the reason in ``history.meta["stopped"]``). The range test stops this way."""
@@ -288,15 +291,9 @@ def _iter_batches(data: Any, start: int) -> Iterator[Batch]:
 
 
 def _group_values(optimizer: torch.optim.Optimizer) -> tuple[list[float], list[float | None]]:
-    lrs, moms = [], []
-    for g in optimizer.param_groups:
-        lrs.append(float(g["lr"]))
-        if "momentum" in g:
-            moms.append(float(g["momentum"]))
-        elif "betas" in g:
-            moms.append(float(g["betas"][0]))
-        else:
-            moms.append(None)
+    lrs = [float(g["lr"]) for g in optimizer.param_groups]
+    moms = [float(g["momentum"]) if "momentum" in g else float(g["betas"][0]) if "betas" in g else None
+            for g in optimizer.param_groups]
     return lrs, moms
 
 
@@ -356,6 +353,9 @@ def fit(
             :class:`StopTraining` to end training there (``history.meta['stopped']`` says why).
         AMP-skipped steps (the GradScaler found inf/NaN gradients) are listed in
             ``history.meta['skipped']``; a :class:`~lrkit.scheduler.ScheduledLR` does not advance on them.
+        Under torch.distributed (see :mod:`lrkit.distributed`): each rank trains on its shard of every
+        global batch, the recorded loss is the mean over the ranks, a ``StopTraining`` on any rank
+        stops all, and rank 0 alone writes the checkpoint (the others wait at a barrier).
 
     Returns:
         The :class:`History`.
@@ -380,6 +380,7 @@ def fit(
     if scheduler is not None and schedule is not None:
         raise ValueError("schedule: give a schedule or a scheduler, not both")
     dev = torch.device(device) if device is not None else model_device(model)
+    dd = _dist.world()[1] > 1
     if device is not None:
         model.to(dev)
     if channels_last:
@@ -406,35 +407,33 @@ def fit(
         return history
 
     def save_ckpt(done: int, elapsed: float) -> None:
-        state = {
-            "format": "lrkit-checkpoint-1",
-            "iteration": done,
-            "elapsed": elapsed,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if hasattr(scheduler, "state_dict") else None,
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "history": history.to_dict(),
-            "rng": get_rng_state(),
-        }
-        atomic_torch_save(state, ckpt_path)
+        if _dist.is_main():  # rank 0 writes; the others wait, so nobody reads a file being written
+            atomic_torch_save({"format": "lrkit-checkpoint-1", "iteration": done, "elapsed": elapsed,
+                               "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               "scheduler": scheduler.state_dict() if hasattr(scheduler, "state_dict") else None,
+                               "scaler": scaler.state_dict() if scaler is not None else None,
+                               "history": history.to_dict(), "rng": get_rng_state()}, ckpt_path)
+        _dist.barrier()
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=iterations, initial=start, desc=desc, disable=not progress, leave=False,
+    bar = tqdm(total=iterations, initial=start, desc=desc, disable=not progress or not _dist.is_main(), leave=False,
                mininterval=0.5)
     batches = _iter_batches(train_data, start * accumulation_steps)
     pending: list[torch.Tensor] = []
     t0 = time.perf_counter() - elapsed0
 
-    def flush() -> None:
+    def flush(sync: bool = True) -> None:  # distributed: the mean loss over the ranks (not after an error)
         if pending:
-            history.train_loss.extend(torch.stack(pending).tolist())
+            losses = torch.stack(pending)
+            history.train_loss.extend((_dist.all_reduce_mean(losses) if dd and sync else losses).tolist())
             pending.clear()
 
     try:
         for it in range(start, iterations):
             micro = [next(batches) for _ in range(accumulation_steps)]
+            if dd:
+                micro = [_dist.shard(b) for b in micro]
             lrs, moms = _group_values(optimizer)
             res = train_step(model, optimizer, loss_fn, micro, scaler=scaler, amp_dtype=amp_dtype,
                              device=dev, channels_last=channels_last)
@@ -457,18 +456,24 @@ def fit(
                 bar.set_postfix(acc=f"{ev['acc']:.3f}", loss=f"{ev['loss']:.3f}")
             if callbacks:
                 flush()  # callbacks see the complete history
+                stop = None
                 try:
                     for cb in callbacks:
                         cb(it, history)
-                except StopTraining as stop:
-                    history.meta["stopped"] = str(stop) or "stopped by a callback"
+                except StopTraining as e:
+                    stop = str(e) or "stopped by a callback"
+                if dd and _dist.any_rank(stop is not None):  # one decision for all ranks
+                    stop = stop or "stopped by a callback on another rank"
+                if stop is not None:
+                    history.meta["stopped"] = stop
                     break
             if ckpt_path is not None and checkpoint_every and done % checkpoint_every == 0:
                 flush()
                 save_ckpt(done, time.perf_counter() - t0)
             bar.update(1)
-    finally:
         flush()
+    finally:
+        flush(sync=False)  # after an error on one rank: no collective the others would never join
         bar.close()
         batches.close()
         if own_scheduler:

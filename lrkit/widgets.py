@@ -2,11 +2,20 @@
 
 Every explorer is a class with
 
-* ``.widgets`` — a ``dict`` of ipywidgets (sliders, dropdowns), each observed: changing its
-  ``value`` recomputes the explorer (``.last`` holds the newest result) and, once displayed, redraws;
+* ``.widgets`` — a ``dict`` of controls (float controls are :class:`~lrkit.widget_base.ExactFloat`:
+  a slider beside a text box holding the exact value; ints are sliders; choices are dropdowns), each
+  observed: changing its ``value`` recomputes the explorer (``.last`` holds the newest result) and
+  redraws the figure in place; controls that have no effect in the current mode are disabled, with
+  the reason as their tooltip;
 * ``.update(**values) -> {"data": ..., "figure": ...}`` — the pure part: values not given are taken
   from the widgets; works headless (no browser, no kernel), so tests call it directly;
 * ``.display()`` — shows the controls and the figure in a notebook.
+
+Redraw design (in place, no blanking): each explorer owns one matplotlib figure, updates its
+artists, and pushes a PNG into an ``ipywidgets.Image`` — chosen over ipympl because it works under
+the notebooks' ``%matplotlib inline``, needs no extra frontend extension, and survives papermill /
+nbconvert in the saved widget state. See :mod:`lrkit.widget_base` for the details and for why the
+values are exact.
 
 Explorers: :class:`GradientDescentExplorer` (notebook 01), :class:`RangeTestExplorer` (02),
 :class:`CyclicExplorer` (03), :class:`SGDRExplorer` (04), :class:`OneCycleExplorer` (05),
@@ -17,132 +26,42 @@ from __future__ import annotations
 
 from typing import Any
 
+import ipywidgets as W
 import numpy as np
 
 from . import toy
-from .plot import plot_gradient_descent, plot_range_test, plot_schedule
+from .plot import _SUGGESTION_STYLE, plot_gradient_descent, plot_range_test
 from .schedules import CosineWarmRestarts, Cyclic, OneCycle, Schedule
 from .suggest import SUGGESTION_METHODS, RangeTest
+from .widget_base import SLIDER_WIDTH, STYLE, Explorer, float_control, log_control
 
-__all__ = [
-    "Explorer",
-    "GradientDescentExplorer",
-    "RangeTestExplorer",
-    "ScheduleExplorer",
-    "CyclicExplorer",
-    "SGDRExplorer",
-    "OneCycleExplorer",
-    "DiscriminativeExplorer",
-]
+__all__ = ["Explorer", "GradientDescentExplorer", "RangeTestExplorer", "ScheduleExplorer", "CyclicExplorer",
+           "SGDRExplorer", "OneCycleExplorer", "DiscriminativeExplorer"]
+
+_LAYOUT = {"width": SLIDER_WIDTH}
 
 
-# --------------------------------------------------------------------------------------------------
-# Explorer base
-# --------------------------------------------------------------------------------------------------
-def _log_slider(value: float, lo_exp: float, hi_exp: float, description: str, style: dict[str, str],
-                layout: Any, step: float = 0.05):
-    """A base-10 log slider from 10**lo_exp to 10**hi_exp, read out with 3 significant digits."""
-    import ipywidgets as W
-
-    return W.FloatLogSlider(value=value, base=10, min=lo_exp, max=hi_exp, step=step, description=description,
-                            readout_format=".3g", style=style, layout=layout)
+def _int_slider(value: int, lo: int, hi: int, description: str, step: int = 1) -> Any:
+    return W.IntSlider(value=int(value), min=lo, max=max(hi, int(value)), step=step, description=description,
+                       style=STYLE, layout=W.Layout(**_LAYOUT), continuous_update=False)
 
 
-class Explorer:
-    """Base class: ``widgets`` dict, ``update(**values)``, observers, ``display()``."""
-
-    def __init__(self) -> None:
-        import ipywidgets as W
-
-        self.widgets: dict[str, Any] = self._make_widgets()
-        self.output = W.Output()
-        self.last: dict[str, Any] | None = None
-        self.updates = 0
-        self._displayed = False
-        for w in self.widgets.values():
-            w.observe(self._on_change, names="value")
-        self.last = self._compute()
-
-    # subclasses -------------------------------------------------------------------------------
-    def _make_widgets(self) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def compute(self, **values: Any) -> dict[str, Any]:  # pragma: no cover - abstract
-        """Return ``{"data": ..., "figure": ...}`` for the complete ``values``."""
-        raise NotImplementedError
-
-    # machinery --------------------------------------------------------------------------------
-    @property
-    def values(self) -> dict[str, Any]:
-        return {k: w.value for k, w in self.widgets.items()}
-
-    def update(self, **values: Any) -> dict[str, Any]:
-        """Recompute with ``values`` overriding the widgets' current values (the widgets are not
-        changed). Returns ``{"data": ..., "figure": ...}``; the caller owns (and may close) the figure."""
-        unknown = set(values) - set(self.widgets)
-        if unknown:
-            raise ValueError(f"unknown control(s) {sorted(unknown)}; "
-                             f"this explorer has {sorted(self.widgets)}")
-        return self.compute(**{**self.values, **values})
-
-    def _compute(self) -> dict[str, Any]:
-        import matplotlib.pyplot as plt
-
-        old = self.last
-        res = self.update()
-        self.updates += 1
-        if old is not None and old.get("figure") is not None and old["figure"] is not res.get("figure"):
-            plt.close(old["figure"])
-        return res
-
-    def _on_change(self, change: Any = None) -> None:
-        self.last = self._compute()
-        if self._displayed:
-            self._render()
-
-    def _render(self) -> None:
-        # The Output widget's state is set directly (no ``with output:`` capture, whose message
-        # routing is fragile under papermill/nbclient), so rendering works the same live and headless.
-        import matplotlib.pyplot as plt
-
-        fig = self.last.get("figure") if self.last else None
-        self.output.outputs = ()
-        if fig is not None:
-            self.output.append_display_data(fig)
-            plt.close(fig)
-        summary = self.summary()
-        if summary:
-            self.output.append_stdout(summary + "\n")
-
-    def summary(self) -> str:
-        """One line of text shown under the figure (override)."""
-        return ""
-
-    def controls(self) -> Any:
-        import ipywidgets as W
-
-        return W.VBox(list(self.widgets.values()))
-
-    def display(self) -> None:
-        """Show the controls and the (live) figure."""
-        import ipywidgets as W
-        from IPython.display import display
-
-        self._displayed = True
-        display(W.VBox([self.controls(), self.output]))
-        self._render()
+def _dropdown(options: list[str], value: str, description: str) -> Any:
+    return W.Dropdown(options=options, value=value, description=description, style=STYLE)
 
 
 # --------------------------------------------------------------------------------------------------
 # 01 — gradient descent on toy losses
 # --------------------------------------------------------------------------------------------------
 class GradientDescentExplorer(Explorer):
-    """Gradient descent on a toy surface: sliders for the LR (log scale), the number of steps and the
-    start point (``x0``; ``y0`` for the 2-D surfaces), and a dropdown for the surface.
+    """Gradient descent on a toy surface: the LR (log scale), the number of steps and the start point
+    (``x0``; ``y0`` for the 2-D surfaces, disabled on 1-D ones), and a dropdown for the surface.
 
     ``data``: ``{"surface", "lr", "steps", "start", "final_loss", "gap", "diverged", "verdict",
     "w", "loss", "table"}`` (``table``: the first 5 update steps, see :func:`lrkit.toy.update_steps`).
     """
+
+    figsize = (10.0, 3.8)
 
     def __init__(self, surface: str = "quadratic", lr: float = 0.1, steps: int = 20,
                  start: tuple[float, ...] | None = None) -> None:
@@ -150,40 +69,77 @@ class GradientDescentExplorer(Explorer):
         super().__init__()
 
     def _make_widgets(self) -> dict[str, Any]:
-        import ipywidgets as W
-
         surf = toy.get_surface(self._init["surface"])
         start = self._init["start"] or surf.default_start
-        style = {"description_width": "110px"}
-        layout = W.Layout(width="480px")
         return {
-            "surface": W.Dropdown(options=list(toy.SURFACES), value=surf.name, description="surface",
-                                  style=style),
-            "lr": _log_slider(self._init["lr"], -3, 0.5, "learning rate", style, layout, step=0.01),
-            "steps": W.IntSlider(value=self._init["steps"], min=1, max=200, description="steps",
-                                 style=style, layout=layout),
-            "x0": W.FloatSlider(value=float(start[0]), min=-5, max=5, step=0.05, description="start w₁",
-                                style=style, layout=layout),
-            "y0": W.FloatSlider(value=float(start[1]) if len(start) > 1 else 1.0, min=-2, max=2, step=0.001,
-                                readout_format=".3f", description="start w₂ (2-D)", style=style,
-                                layout=layout),
+            "surface": _dropdown(list(toy.SURFACES), surf.name, "surface"),
+            "lr": log_control(self._init["lr"], -3, 0.5, "learning rate", step=0.01),
+            "steps": _int_slider(self._init["steps"], 1, 200, "steps"),
+            "x0": float_control(float(start[0]), -5, 5, 0.05, "start w₁"),
+            "y0": float_control(float(start[1]) if len(start) > 1 else 1.0, -2, 2, 0.01, "start w₂"),
         }
+
+    def hints(self, values: dict[str, Any]) -> dict[str, str]:
+        if toy.get_surface(values["surface"]).dim == 1:
+            return {"y0": "start w₂ applies to 2-D surfaces only; pick one in 'surface'"}
+        return {}
 
     def compute(self, surface: str, lr: float, steps: int, x0: float, y0: float) -> dict[str, Any]:
         surf = toy.get_surface(surface)
         start = (x0,) if surf.dim == 1 else (x0, y0)
         traj = toy.gradient_descent(surf, start, lr, steps)
         verdict = toy.classify_lr(surf, lr, start=start, steps=steps)
-        fig = plot_gradient_descent(traj, surf)
-        data = {"surface": surf.name, "lr": float(lr), "steps": int(steps), "start": list(start),
+        return {"surface": surf.name, "lr": float(lr), "steps": int(steps), "start": list(start),
                 "final_loss": traj.final_loss, "gap": traj.final_loss - surf.min_loss,
                 "diverged": traj.diverged, "verdict": verdict, "lr_limit": surf.lr_limit,
                 "w": traj.w, "loss": traj.loss, "table": toy.update_steps(surf, start, lr, min(5, steps))}
-        return {"data": data, "figure": fig}
+
+    def make_view(self, fig: Any) -> Any:
+        return {"axes": fig.subplots(1, 2), "key": None}
+
+    def draw(self, view: dict[str, Any], data: dict[str, Any], values: dict[str, Any]) -> None:
+        a_path, a_loss = view["axes"]
+        surf = toy.get_surface(data["surface"])
+        traj = toy.gradient_descent(surf, data["start"], data["lr"], data["steps"])
+        (lo, hi), *_ = surf.bounds
+        wf = traj.w[np.isfinite(traj.w[:, 0]), 0]  # 1-D: the x range follows the path (as in the plot)
+        key = (surf.name, max(min(lo, wf.min(initial=lo)), -50.0), min(max(hi, wf.max(initial=hi)), 50.0)) \
+            if surf.dim == 1 else surf.name
+        if view["key"] != key:  # new panels: another surface, or a 1-D path that leaves the drawn range
+            for ax in (a_path, a_loss):
+                ax.cla()
+            plot_gradient_descent(traj, surf, axes=(a_path, a_loss))
+            view["key"] = key
+        else:  # same background: move the path (in-place artist updates)
+            self._move_path(a_path, a_loss, surf, traj, data)
+        stop = f", stopped after {len(traj.loss) - 1}: diverged" if traj.diverged else ""
+        a_loss.set_title(f"progress over {data['steps']} steps{stop}")
+
+    @staticmethod
+    def _move_path(a_path: Any, a_loss: Any, surf: Any, traj: Any, data: dict[str, Any]) -> None:
+        w = traj.w
+        finite = np.all(np.isfinite(w), axis=1)
+        lines = {ln.get_label(): ln for ln in a_path.lines}
+        if surf.dim == 1:
+            shown = finite & (np.abs(w[:, 0]) <= 50)
+            lines["w after each step"].set_data(w[shown, 0], traj.loss[shown])
+            lines["start"].set_data([w[0, 0]], [traj.loss[0]])
+        else:
+            (lo, hi), (ylo, yhi) = surf.bounds
+            inside = finite & (w[:, 0] >= lo) & (w[:, 0] <= hi) & (w[:, 1] >= ylo) & (w[:, 1] <= yhi)
+            lines["path"].set_data(w[inside, 0], w[inside, 1])
+            lines["start"].set_data([w[0, 0]], [w[0, 1]])
+        a_path.set_title(f"{surf.name}: lr = {traj.lr:.3g} → {data['verdict']}"
+                         + (" (diverged)" if traj.diverged else ""))
+        with np.errstate(invalid="ignore", over="ignore"):
+            gap = np.clip(traj.loss - surf.min_loss, 1e-16, 1e300)
+        a_loss.lines[0].set_data(np.arange(len(gap)), gap)
+        a_loss.relim()
+        a_loss.autoscale_view()
 
     def summary(self) -> str:
         d = self.last["data"]
-        return (f"{d['surface']}: lr={d['lr']:.3g} (stable below 2/L = {d['lr_limit']:.3g}) "
+        return (f"{d['surface']}: lr={d['lr']:g} (stable below 2/L = {d['lr_limit']:.3g}) "
                 f"→ {d['verdict']}; "
                 f"loss after {d['steps']} steps: {d['final_loss']:.4g}")
 
@@ -194,11 +150,13 @@ class GradientDescentExplorer(Explorer):
 class RangeTestExplorer(Explorer):
     """Re-read a :class:`lrkit.suggest.RangeTest` with other smoothing / skipped ends.
 
-    Sliders: ``smoothing`` (EMA weight of the newest loss, log scale), ``skip_start`` and
+    Controls: ``smoothing`` (EMA weight of the newest loss, log scale), ``skip_start`` and
     ``skip_end`` (points dropped at either end). The raw losses are re-smoothed, every suggestion is
     recomputed. ``data``: ``{"smoothing", "skip_start", "skip_end", "suggestions": {method: lr},
     "intervals": {method: [low, high]}, "errors": {method: message}}``.
     """
+
+    figsize = (8.0, 4.2)
 
     def __init__(self, result: Any, n_boot: int = 100) -> None:
         self.result = result
@@ -206,19 +164,11 @@ class RangeTestExplorer(Explorer):
         super().__init__()
 
     def _make_widgets(self) -> dict[str, Any]:
-        import ipywidgets as W
-
         n = len(self.result)
-        style = {"description_width": "110px"}
-        layout = W.Layout(width="480px")
         return {
-            "smoothing": W.FloatLogSlider(value=float(self.result.smoothing), base=10, min=-2.5, max=0,
-                                          step=0.05, description="smoothing", readout_format=".3g",
-                                          style=style, layout=layout),
-            "skip_start": W.IntSlider(value=n // 10, min=0, max=max(0, n // 2), description="skip start",
-                                      style=style, layout=layout),
-            "skip_end": W.IntSlider(value=0, min=0, max=max(0, n // 2), description="skip end",
-                                    style=style, layout=layout),
+            "smoothing": log_control(float(self.result.smoothing), -2.5, 0, "smoothing (EMA weight)"),
+            "skip_start": _int_slider(n // 10, 0, max(0, n // 2), "skip start"),
+            "skip_end": _int_slider(0, 0, max(0, n // 2), "skip end"),
         }
 
     def resmoothed(self, smoothing: float) -> Any:
@@ -240,11 +190,35 @@ class RangeTestExplorer(Explorer):
                 continue
             sugg[m] = s.lr
             intervals[m] = [s.low, s.high]
-        fig = plot_range_test(r, skip_start=skip_start, skip_end=skip_end, suggestions=list(sugg))
-        data = {"smoothing": float(smoothing), "skip_start": int(skip_start), "skip_end": int(skip_end),
+        return {"smoothing": float(smoothing), "skip_start": int(skip_start), "skip_end": int(skip_end),
                 "suggestions": sugg, "intervals": intervals, "errors": errors,
                 "smoothed": r.smoothed}
-        return {"data": data, "figure": fig}
+
+    def make_view(self, fig: Any) -> Any:
+        return fig.subplots()
+
+    def draw(self, ax: Any, data: dict[str, Any], values: dict[str, Any]) -> None:
+        ax.cla()
+        r = self.resmoothed(data["smoothing"])
+        plot_range_test(r, ax=ax, skip_start=data["skip_start"], skip_end=data["skip_end"], suggestions=False)
+        marks = []
+        for m, lr in data["suggestions"].items():  # the markers from the suggestions computed above
+            color, marker = _SUGGESTION_STYLE.get(m, ("black", "x"))
+            lo, hi = data["intervals"][m]
+            y = float(np.interp(np.log10(lr), np.log10(r.sweep_lr), r.smoothed))
+            label = f"{m}: {lr:.2g}"
+            if hi > lo:
+                ax.axvspan(lo, hi, color=color, alpha=0.12)
+                label += f" [{lo:.2g}, {hi:.2g}]"
+            ax.plot([lr], [y], marker=marker, color=color, ms=8, ls="none", label=label)
+            marks.append(y)
+        lo, hi = ax.get_ylim()  # every suggestion marker stays in view
+        finite = [y for y in marks if np.isfinite(y)]
+        if finite and (min(finite) < lo or max(finite) > hi):
+            pad = 0.05 * (max(hi, *finite) - min(lo, *finite))
+            ax.set_ylim(min(lo, min(finite) - pad), max(hi, max(finite) + pad))
+        ax.legend(fontsize="small")
+        ax.figure.tight_layout()
 
     def summary(self) -> str:
         s = self.last["data"]["suggestions"]
@@ -256,13 +230,15 @@ class RangeTestExplorer(Explorer):
 # --------------------------------------------------------------------------------------------------
 class ScheduleExplorer(Explorer):
     """Base for the schedule explorers: ``build(**values)`` makes the schedule, ``compute`` evaluates
-    it over ``total_steps`` iterations (vectorised) and plots it (with momentum where defined).
+    it over ``total_steps`` iterations (vectorised); the figure's LR (and momentum) lines are updated
+    in place with ``set_data``.
 
     ``data``: ``{"schedule": config dict, "t": ndarray, "lr": ndarray, "momentum": ndarray | None,
     "stats": {...}}``.
     """
 
     log_y = False
+    has_momentum = False
 
     def build(self, **values: Any) -> Schedule:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -277,26 +253,55 @@ class ScheduleExplorer(Explorer):
         lr = sched(t)
         ms = sched.momentum_schedule()
         mom = ms(t) if ms is not None else None
-        fig = plot_schedule(sched, total_steps=n, momentum=ms is not None, log_y=self.log_y)
-        data = {"schedule": sched.to_config(), "t": t, "lr": lr, "momentum": mom,
+        return {"schedule": sched.to_config(), "t": t, "lr": lr, "momentum": mom,
                 "stats": {"mean_lr": float(lr.mean()), "max_lr": float(lr.max()), "min_lr": float(lr.min()),
                           "final_lr": float(lr[-1]), **self.stats(sched, t, lr, values)}}
-        return {"data": data, "figure": fig}
+
+    def make_view(self, fig: Any) -> Any:
+        if self.has_momentum:
+            self.figsize = (8.0, 5.2)
+            fig.set_size_inches(*self.figsize)
+            ax, ax_m = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+        else:
+            ax, ax_m = fig.subplots(), None
+        (line,) = ax.plot([], [], color="tab:blue", lw=1.5)
+        if self.log_y:
+            ax.set_yscale("log")
+        ax.set_ylabel("learning rate")
+        ax.grid(True, alpha=0.3)
+        # the numbers a linear axis hides (a final LR of 1e-7 looks like 0)
+        note = ax.text(1.0, 1.015, "", transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="0.3")
+        view = {"ax": ax, "lr": line, "ax_m": ax_m, "note": note}
+        if ax_m is not None:
+            (view["m"],) = ax_m.plot([], [], color="tab:orange", lw=1.5)
+            ax_m.set_ylabel("momentum")
+            ax_m.grid(True, alpha=0.3)
+        (ax_m or ax).set_xlabel("iteration t (optimizer steps)")
+        return view
+
+    def draw(self, view: dict[str, Any], data: dict[str, Any], values: dict[str, Any]) -> None:
+        ax = view["ax"]
+        view["lr"].set_data(data["t"], data["lr"])
+        lr = data["lr"]
+        view["note"].set_text(f"start {lr[0]:.3g} · max {lr.max():.3g} · min {lr.min():.3g} · final {lr[-1]:.3g}")
+        ax.set_title(f"{data['schedule'].get('name', type(self).__name__)}: LR over "
+                     f"{len(data['t']):,} iterations", fontsize=11, loc="left")
+        ax.relim()
+        ax.autoscale_view()
+        if view["ax_m"] is not None and data["momentum"] is not None:
+            view["m"].set_data(data["t"], data["momentum"])
+            view["ax_m"].relim()
+            view["ax_m"].autoscale_view()
+        ax.figure.tight_layout()
 
     def summary(self) -> str:
         s = self.last["data"]["stats"]
         return "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in s.items())
 
-    @staticmethod
-    def _style() -> tuple[dict[str, str], Any]:
-        import ipywidgets as W
-
-        return {"description_width": "120px"}, W.Layout(width="480px")
-
 
 class CyclicExplorer(ScheduleExplorer):
     """CLR (Smith 2017): ``mode`` (triangular / triangular2 / exp_range), ``base_lr``, ``max_lr``,
-    ``step_size``, ``gamma`` (exp_range) and ``total_steps``."""
+    ``step_size``, ``gamma`` (exp_range only; disabled otherwise) and ``total_steps``."""
 
     def __init__(self, base_lr: float = 0.001, max_lr: float = 0.006, step_size: int = 2000,
                  mode: str = "triangular", gamma: float = 0.99994, total_steps: int = 20000) -> None:
@@ -305,22 +310,19 @@ class CyclicExplorer(ScheduleExplorer):
         super().__init__()
 
     def _make_widgets(self) -> dict[str, Any]:
-        import ipywidgets as W
-
-        style, layout = self._style()
         i = self._init
         return {
-            "mode": W.Dropdown(options=["triangular", "triangular2", "exp_range"], value=i["mode"],
-                               description="mode", style=style),
-            "base_lr": _log_slider(i["base_lr"], -5, 0, "base_lr", style, layout),
-            "max_lr": _log_slider(i["max_lr"], -5, 0, "max_lr", style, layout),
-            "step_size": W.IntSlider(value=i["step_size"], min=10, max=max(10_000, i["step_size"]), step=10,
-                                     description="step size", style=style, layout=layout),
-            "gamma": W.FloatSlider(value=i["gamma"], min=0.999, max=1.0, step=0.00001, readout_format=".5f",
-                                   description="gamma (exp_range)", style=style, layout=layout),
-            "total_steps": W.IntSlider(value=i["total_steps"], min=100, max=max(70_000, i["total_steps"]),
-                                       step=100, description="iterations", style=style, layout=layout),
+            "mode": _dropdown(["triangular", "triangular2", "exp_range"], i["mode"], "mode"),
+            "base_lr": log_control(i["base_lr"], -5, 0, "base_lr"),
+            "max_lr": log_control(i["max_lr"], -5, 0, "max_lr"),
+            "step_size": _int_slider(i["step_size"], 10, 10_000, "step size", step=10),
+            "gamma": float_control(i["gamma"], 0.999, 1.0, 0.00001, "gamma",
+                                   tooltip="exp_range: the amplitude shrinks by gamma**t"),
+            "total_steps": _int_slider(i["total_steps"], 100, 70_000, "iterations", step=100),
         }
+
+    def hints(self, values: dict[str, Any]) -> dict[str, str]:
+        return {} if values["mode"] == "exp_range" else {"gamma": "gamma is used by mode exp_range only"}
 
     def build(self, mode: str, base_lr: float, max_lr: float, step_size: int, gamma: float,
               total_steps: int) -> Cyclic:
@@ -342,22 +344,14 @@ class SGDRExplorer(ScheduleExplorer):
         super().__init__()
 
     def _make_widgets(self) -> dict[str, Any]:
-        import ipywidgets as W
-
-        style, layout = self._style()
         i = self._init
         return {
-            "T_0": W.IntSlider(value=i["T_0"], min=1, max=max(200, i["T_0"]), description="T_0",
-                               style=style, layout=layout),
-            "T_mult": W.FloatSlider(value=i["T_mult"], min=1.0, max=4.0, step=0.1, description="T_mult",
-                                    style=style, layout=layout),
-            "eta_max": _log_slider(i["eta_max"], -4, 0, "η_max", style, layout),
-            "eta_min": W.FloatSlider(value=i["eta_min"], min=0.0, max=0.01, step=0.0005, readout_format=".4f",
-                                     description="η_min", style=style, layout=layout),
-            "cycle_decay": W.FloatSlider(value=i["cycle_decay"], min=0.3, max=1.0, step=0.05,
-                                         description="peak decay/cycle", style=style, layout=layout),
-            "total_steps": W.IntSlider(value=i["total_steps"], min=10, max=max(1000, i["total_steps"]),
-                                       step=10, description="length", style=style, layout=layout),
+            "T_0": _int_slider(i["T_0"], 1, 200, "T_0"),
+            "T_mult": float_control(i["T_mult"], 1.0, 4.0, 0.1, "T_mult"),
+            "eta_max": log_control(i["eta_max"], -4, 0, "η_max"),
+            "eta_min": float_control(i["eta_min"], 0.0, 0.01, 0.0005, "η_min"),
+            "cycle_decay": float_control(i["cycle_decay"], 0.3, 1.0, 0.05, "peak decay / cycle"),
+            "total_steps": _int_slider(i["total_steps"], 10, 1000, "length", step=10),
         }
 
     def build(self, T_0: int, T_mult: float, eta_max: float, eta_min: float, cycle_decay: float,
@@ -379,6 +373,8 @@ class OneCycleExplorer(ScheduleExplorer):
     """1cycle (Smith & Topin 2019): ``max_lr``, ``pct_start``, ``div_factor``, ``final_div_factor``
     (log₁₀ slider), ``base_momentum``/``max_momentum``, ``three_phase``, ``total_steps``."""
 
+    has_momentum = True
+
     def __init__(self, max_lr: float = 0.1, total_steps: int = 1000, pct_start: float = 0.3,
                  div_factor: float = 25.0, final_div_factor: float = 1e4, base_momentum: float = 0.85,
                  max_momentum: float = 0.95, three_phase: bool = False) -> None:
@@ -388,25 +384,16 @@ class OneCycleExplorer(ScheduleExplorer):
         super().__init__()
 
     def _make_widgets(self) -> dict[str, Any]:
-        import ipywidgets as W
-
-        style, layout = self._style()
         i = self._init
         return {
-            "max_lr": _log_slider(i["max_lr"], -4, 1, "max_lr", style, layout),
-            "pct_start": W.FloatSlider(value=i["pct_start"], min=0.05, max=0.45, step=0.01,
-                                       description="pct_start", style=style, layout=layout),
-            "div_factor": _log_slider(i["div_factor"], 0, 3, "div_factor", style, layout),
-            "final_div_factor": W.FloatLogSlider(value=i["final_div_factor"], base=10, min=0, max=6, step=0.1,
-                                                 description="final_div_factor", readout_format=".3g",
-                                                 style=style, layout=layout),
-            "base_momentum": W.FloatSlider(value=i["base_momentum"], min=0.5, max=0.99, step=0.01,
-                                           description="base momentum", style=style, layout=layout),
-            "max_momentum": W.FloatSlider(value=i["max_momentum"], min=0.5, max=0.99, step=0.01,
-                                          description="max momentum", style=style, layout=layout),
-            "three_phase": W.Checkbox(value=i["three_phase"], description="three phase"),
-            "total_steps": W.IntSlider(value=i["total_steps"], min=50, max=max(10_000, i["total_steps"]),
-                                       step=10, description="iterations", style=style, layout=layout),
+            "max_lr": log_control(i["max_lr"], -4, 1, "max_lr"),
+            "pct_start": float_control(i["pct_start"], 0.05, 0.45, 0.01, "pct_start"),
+            "div_factor": log_control(i["div_factor"], 0, 3, "div_factor"),
+            "final_div_factor": log_control(i["final_div_factor"], 0, 6, "final_div_factor", step=0.1),
+            "base_momentum": float_control(i["base_momentum"], 0.5, 0.99, 0.01, "base momentum"),
+            "max_momentum": float_control(i["max_momentum"], 0.5, 0.99, 0.01, "max momentum"),
+            "three_phase": W.Checkbox(value=i["three_phase"], description="three phase", style=STYLE),
+            "total_steps": _int_slider(i["total_steps"], 50, 10_000, "iterations", step=10),
         }
 
     def build(self, max_lr: float, pct_start: float, div_factor: float, final_div_factor: float,
@@ -429,11 +416,14 @@ class DiscriminativeExplorer(Explorer):
     which groups are trainable after ``freeze_to(k)``.
 
     Controls: ``rule`` (``'spread'`` = ``slice(lo, hi)``, ``'ulmfit'`` = ``hi`` with ``factor``,
-    ``'fastai'`` = ``slice(hi)``), ``lo``, ``hi``, ``factor``, ``frozen`` (groups ``0 … k-1`` frozen).
+    ``'fastai'`` = ``slice(hi)``), ``lo``, ``hi``, ``factor``, ``frozen`` (groups ``0 … k-1`` frozen);
+    ``lo`` is disabled unless the rule is spread, ``factor`` unless it is ulmfit.
     ``groups`` is a :class:`~lrkit.discriminative.LayerGroups` (its names and sizes are shown) or a
     list of group names. ``data``: ``{"names", "lrs", "trainable", "ratio"}``; with ``apply=True``
     ``freeze_to`` is applied to the real ``LayerGroups`` on every change.
     """
+
+    figsize = (8.0, 3.8)
 
     def __init__(self, groups: Any, lo: float = 1e-4, hi: float = 1e-2, factor: float = 2.6,
                  rule: str = "spread", frozen: int = 0, apply: bool = False) -> None:
@@ -445,26 +435,27 @@ class DiscriminativeExplorer(Explorer):
         super().__init__()
 
     def _make_widgets(self) -> dict[str, Any]:
-        import ipywidgets as W
-
-        style = {"description_width": "120px"}
-        layout = W.Layout(width="480px")
         i = self._init
         return {
-            "rule": W.Dropdown(options=["spread", "ulmfit", "fastai"], value=i["rule"], description="rule",
-                               style=style),
-            "lo": _log_slider(i["lo"], -6, 0, "lo (first group)", style, layout),
-            "hi": _log_slider(i["hi"], -6, 0, "hi (last group)", style, layout),
-            "factor": W.FloatSlider(value=i["factor"], min=1.0, max=10.0, step=0.1,
-                                    description="factor (ulmfit)",
-                                    style=style, layout=layout),
+            "rule": _dropdown(["spread", "ulmfit", "fastai"], i["rule"], "rule"),
+            "lo": log_control(i["lo"], -6, 0, "lo (first group)"),
+            "hi": log_control(i["hi"], -6, 0, "hi (last group)"),
+            "factor": float_control(i["factor"], 1.0, 10.0, 0.1, "factor"),
             "frozen": W.IntSlider(value=i["frozen"], min=0, max=len(self.names) - 1,
-                                  description="frozen groups", style=style, layout=layout),
+                                  description="frozen groups", style=STYLE, layout=W.Layout(**_LAYOUT),
+                                  continuous_update=False),
         }
 
-    def compute(self, rule: str, lo: float, hi: float, factor: float, frozen: int) -> dict[str, Any]:
-        import matplotlib.pyplot as plt
+    def hints(self, values: dict[str, Any]) -> dict[str, str]:
+        rule = values["rule"]
+        out = {}
+        if rule != "spread":
+            out["lo"] = f"the {rule} rule derives the lower LRs from hi; lo is used by 'spread' only"
+        if rule != "ulmfit":
+            out["factor"] = "factor (LR ratio between neighbouring groups) is used by 'ulmfit' only"
+        return out
 
+    def compute(self, rule: str, lo: float, hi: float, factor: float, frozen: int) -> dict[str, Any]:
         from .discriminative import discriminative_lrs
 
         n = len(self.names)
@@ -479,19 +470,24 @@ class DiscriminativeExplorer(Explorer):
         trainable = [j >= k for j in range(n)]
         if self.apply and hasattr(self.groups, "freeze_to"):
             self.groups.freeze_to(k)
-        fig, ax = plt.subplots(figsize=(8, 3.6))
-        colors = ["tab:blue" if tr else "0.75" for tr in trainable]
-        ax.bar(range(n), lrs, color=colors)
+        return {"names": self.names, "lrs": lrs, "trainable": trainable, "ratio": lrs[-1] / lrs[0],
+                "rule": rule}
+
+    def make_view(self, fig: Any) -> Any:
+        return fig.subplots()
+
+    def draw(self, ax: Any, data: dict[str, Any], values: dict[str, Any]) -> None:
+        ax.cla()
+        n, lrs, trainable = len(self.names), data["lrs"], data["trainable"]
+        ax.bar(range(n), lrs, color=["tab:blue" if tr else "0.75" for tr in trainable])
         ax.set_yscale("log")
         labels = [f"{nm}\n{s / 1e3:.0f}k params" if self.sizes else nm
                   for nm, s in zip(self.names, self.sizes or [0] * n, strict=True)]
         ax.set_xticks(range(n), labels, fontsize=8)
-        ax.set(ylabel="learning rate (log)", title=f"per-group LRs ({rule}); grey = frozen")
+        ax.set(ylabel="learning rate (log)", title=f"per-group LRs ({data['rule']}); grey = frozen")
         for j, v in enumerate(lrs):
             ax.annotate(f"{v:.2g}", (j, v), ha="center", va="bottom", fontsize=8)
-        fig.tight_layout()
-        data = {"names": self.names, "lrs": lrs, "trainable": trainable, "ratio": lrs[-1] / lrs[0]}
-        return {"data": data, "figure": fig}
+        ax.figure.tight_layout()
 
     def summary(self) -> str:
         d = self.last["data"]

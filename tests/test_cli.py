@@ -77,7 +77,7 @@ def test_help_shows_defaults_and_choices(argv, capsys):
         assert "fastnet" in out and "caffe_cifar10_full" in out  # --model's choices
         assert "{sgd,adamw,caffe-sgd}" in out
     if argv == ["find"]:
-        assert "{exp,linear}" in out and "(default: 1e-06)" in out
+        assert "{exp,linear}" in out and "(default: 1e-05)" in out  # the one start LR everywhere
     if argv == ["bench", "run"]:
         assert "{smoke,lite,full,paper}" in out and "(default: smoke)" in out
     if argv == ["schedule"]:

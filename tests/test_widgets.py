@@ -13,6 +13,7 @@ import pytest
 from lrkit.nbtools import Recorder
 from lrkit.suggest import RangeTest
 from lrkit.utils import jsonable, loads
+from lrkit.widget_base import ExactFloat
 from lrkit.widgets import (
     CyclicExplorer,
     DiscriminativeExplorer,
@@ -61,10 +62,13 @@ def _new_value(w):
     if isinstance(w, W.Dropdown):
         opts = [o if not isinstance(o, tuple) else o[1] for o in w.options]
         return next(o for o in opts if o != w.value)
-    if isinstance(w, W.FloatLogSlider):
-        lo, hi = w.base ** w.min, w.base ** w.max
+    if isinstance(w, ExactFloat) and w.is_log:
+        lo, hi = 10 ** w.lo, 10 ** w.hi
         target = w.value * 1.7 if w.value * 1.7 < hi else w.value / 1.7
         return float(np.clip(target, lo, hi))
+    if isinstance(w, ExactFloat):
+        span = w.hi - w.lo
+        return w.value + span * 0.3 if w.value + span * 0.3 <= w.hi else w.value - span * 0.3
     span = w.max - w.min
     target = w.value + span * 0.3
     if target > w.max:
@@ -90,12 +94,16 @@ def test_every_widget_is_wired(name):
             ex.widgets["rule"].value = "spread"
         if name == "one_cycle" and key == "three_phase":
             ex.widgets["pct_start"].value = 0.3
+        assert not w.disabled, f"{name}.{key}: disabled although it matters now"
         before_n, before = ex.updates, _fingerprint(ex.last)
-        fig_before = ex.last["figure"]
-        w.value = _new_value(w)
+        fig_before, png_before = ex.last["figure"], ex.png()
+        new = _new_value(w)
+        w.value = new
+        assert w.value == new, f"{name}.{key}: the control changed the value that was set"
         assert ex.updates == before_n + 1, f"{name}.{key}: changing the value did not recompute"
         assert _fingerprint(ex.last) != before, f"{name}.{key}: the data did not change"
-        assert ex.last["figure"] is not fig_before, f"{name}.{key}: the figure was not redrawn"
+        assert ex.last["figure"] is fig_before, f"{name}.{key}: a new figure instead of an in-place redraw"
+        assert ex.png() != png_before, f"{name}.{key}: the figure did not change"
 
 
 @pytest.mark.parametrize("name", list(FACTORIES))
@@ -110,13 +118,82 @@ def test_update_is_headless_and_pure(name):
         ex.update(no_such_control=1)
 
 
-def test_display_renders_into_output():
+def test_display_redraws_in_place(monkeypatch):
+    """display() shows one widget; a change swaps the Image's PNG and the summary in place — no
+    Output is cleared, no figure is created (pyplot or otherwise), the Image widget stays the same."""
+    import matplotlib.figure
+    import matplotlib.pyplot as plt
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.append((a, k)))
     ex = CyclicExplorer()
+    figs_before = plt.get_fignums()
     ex.display()
-    n = len(ex.output.outputs)
-    assert n >= 1
+    assert len(shown) == 1
+    bundle = shown[0][0][0]
+    assert "application/vnd.jupyter.widget-view+json" in bundle and bundle["image/png"]
+    assert "children=" not in bundle["text/plain"]
+    image, fig, png = ex.image, ex.figure, bytes(ex.image.value)
+    assert png.startswith(b"\x89PNG")
+    created = []
+    orig = matplotlib.figure.Figure.__init__
+    monkeypatch.setattr(matplotlib.figure.Figure, "__init__",
+                        lambda self, *a, **k: (created.append(self), orig(self, *a, **k))[1])
     ex.widgets["max_lr"].value = 0.01
-    assert "max_lr=0.01" in ex.output.outputs[-1].get("text", "")
+    assert "max_lr=0.01" in ex.status.value
+    assert ex.image is image and ex.figure is fig and ex.last["figure"] is fig
+    assert bytes(ex.image.value) != png, "the picture did not change"
+    assert created == [], "a redraw created a new figure"
+    assert plt.get_fignums() == figs_before, "the explorer leaked a pyplot figure"
+    assert not hasattr(ex, "output"), "no Output widget to clear"
+
+
+@pytest.mark.parametrize("kw,key,value", [
+    ({"max_lr": 0.006}, "max_lr", 0.006), ({"base_lr": 0.001}, "base_lr", 0.001),
+    ({"gamma": 0.99994, "mode": "exp_range"}, "gamma", 0.99994)])
+def test_exact_values_round_trip(kw, key, value):
+    """The value the code set is shown and used exactly, also after the browser's slider snaps its
+    copy to the grid and sends that back (simulated here by writing the slider's value)."""
+    ex = CyclicExplorer(**kw)
+    w = ex.widgets[key]
+    assert w.value == value and w.text.value == value
+    assert ex.last["data"]["schedule"]["max_lr" if key == "max_lr" else key] == value
+    w.slider.value = w.slider.value * (1 + 1e-9)  # the echo: same grid point, another float
+    assert w.value == value and w.text.value == value, "the slider's echo changed the exact value"
+    w.text.value = 0.0123 if w.is_log else 0.99991  # typed: exact
+    assert w.value == w.text.value
+    w.slider.value = w.slider.max if not w.is_log else 10 ** w.slider.max  # dragged: takes the slider's value
+    assert w.value == pytest.approx(10 ** w.hi if w.is_log else w.hi)
+    w.text.value = -1.0 if w.is_log else float("nan")  # refused, the old value stays
+    assert w.value == w.text.value and np.isfinite(w.value) and w.value > 0
+
+
+def test_exact_value_in_notebook_explorers():
+    assert OneCycleExplorer(max_lr=0.05).last["data"]["schedule"]["max_lr"] == 0.05
+    ex = GradientDescentExplorer(lr=0.1)
+    ex.widgets["lr"].value = 1.9
+    assert "lr=1.9 " in ex.summary() and ex.last["data"]["lr"] == 1.9
+    ex = RangeTestExplorer(_range_test(), n_boot=5)
+    ex.widgets["smoothing"].value = 0.5
+    assert ex.last["data"]["smoothing"] == 0.5
+
+
+def test_irrelevant_controls_are_disabled_with_a_hint():
+    ex = GradientDescentExplorer(surface="quadratic")
+    assert ex.widgets["y0"].disabled and "2-D" in ex.widgets["y0"].tooltip
+    assert ex.widgets["y0"].slider.disabled and ex.widgets["y0"].text.disabled
+    ex.widgets["surface"].value = "ill_conditioned"
+    assert not ex.widgets["y0"].disabled and not ex.widgets["y0"].text.disabled
+    ex = CyclicExplorer(mode="triangular")
+    assert ex.widgets["gamma"].disabled and "exp_range" in ex.widgets["gamma"].tooltip
+    ex.widgets["mode"].value = "exp_range"
+    assert not ex.widgets["gamma"].disabled
+    ex = DiscriminativeExplorer(["a", "b", "c"], rule="ulmfit")
+    assert ex.widgets["lo"].disabled and not ex.widgets["factor"].disabled
+    ex.widgets["rule"].value = "spread"
+    assert not ex.widgets["lo"].disabled and ex.widgets["factor"].disabled
+    enabled = {k for k, w in ex.widgets.items() if not w.disabled}
+    assert enabled == {"rule", "lo", "hi", "frozen"}
 
 
 def test_gd_explorer_values():
@@ -167,3 +244,18 @@ def test_recorder_writes_json(tmp_path):
                    "b": {"x": [0, 1, 2], "nan": {"__float__": "nan"}}}
     assert np.isnan(loads(p.read_text())["b"]["nan"])
     assert Recorder(None)("c", 1) == 1
+
+
+@pytest.mark.parametrize("surface", ["quadratic", "ill_conditioned"])
+def test_gd_in_place_path_matches_the_data(surface):
+    """The in-place path update draws the trajectory of the current values (not a stale one)."""
+    ex = GradientDescentExplorer(surface=surface, lr=0.05, steps=10)
+    ex.widgets["lr"].value = 0.04
+    ex.widgets["steps"].value = 15
+    d = ex.last["data"]
+    a_path, a_loss = ex.figure.axes[:2]
+    lines = {ln.get_label(): ln for ln in a_path.lines}
+    path = lines["w after each step" if surface == "quadratic" else "path"]
+    np.testing.assert_allclose(path.get_xdata(), d["w"][:, 0])
+    assert len(a_loss.lines[0].get_xdata()) == len(d["loss"]) == 16
+    assert "lr = 0.04 " in a_path.get_title() and "15 steps" in a_loss.get_title()

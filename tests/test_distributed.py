@@ -1,0 +1,301 @@
+"""lrkit under torch.distributed: two gloo processes on CPU against one process on the same global batches.
+
+One ``torch.multiprocessing.spawn`` of 2 ranks (``file://`` rendezvous in tmp_path, 1 torch thread each)
+runs every scenario once (module-scoped fixture); the parent runs the very same scenario functions
+without a process group as the reference. The model has no BatchNorm and no dropout on purpose: BN
+statistics are computed per rank (on the rank's half batch) unless the model uses SyncBatchNorm, and
+dropout masks come from each rank's own RNG stream, so with either a 2-rank run legitimately differs
+from one process. What remains is floating-point summation order, hence the tolerances below.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lrkit import data as D
+from lrkit import distributed as dist_
+from lrkit import train as T
+from lrkit.finder import accuracy_range_test, lr_find
+from lrkit.utils import get_rng_state
+
+pytestmark = [pytest.mark.distributed, pytest.mark.timeout(240),
+              pytest.mark.filterwarnings("ignore:data has .* batches:RuntimeWarning")]
+
+WORLD = 2
+RTOL = 1e-5  # losses / parameters: float32 sums taken in another order (per-rank means, all_reduce)
+# lr_find's diverging tail: the same rounding differences, amplified by steps at LRs of 10–500 where the
+# loss explodes (measured: ≤ 2.2e-7 up to LR 10, up to 1.8e-5 beyond); the stop point must still match
+TAIL_LR, TAIL_RTOL = 10.0, 1e-3
+RATIO = 0.2  # group 1's LR / group 0's
+
+
+# ------------------------------------------------------------------------- shared by ranks and reference
+class DrawRNG(nn.Module):
+    """Identity that draws from python / numpy / torch RNGs, so a sweep moves them and their restore is
+    tested; the draws never touch the numbers."""
+
+    def forward(self, x):
+        random.random()
+        np.random.rand()
+        torch.rand(1)
+        return x
+
+
+def make_data():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (297, 3, 4, 4), dtype=torch.uint8, generator=g)
+    y = ((x.float().flatten(1) / 255 - 0.5) @ torch.randn(48, 3, generator=g)).argmax(1)
+    train = D.BatchLoader(x[:256], y[:256], 32, shuffle=True, augment=True, seed=1)  # 16 per rank
+    # 41 examples in batches of 20: the last holds 1, so rank 1's shard of it is empty
+    evald = D.BatchLoader(x[256:], y[256:], 20, shuffle=False)
+    return train, evald
+
+
+def make_model_opt():
+    torch.manual_seed(0)  # the same initial weights on every rank (DDP would broadcast rank 0's anyway)
+    m = nn.Sequential(nn.Flatten(), nn.Linear(48, 32), nn.ReLU(), DrawRNG(), nn.Linear(32, 3))
+    opt = torch.optim.SGD([{"params": m[1].parameters(), "lr": 0.05},
+                           {"params": m[4].parameters(), "lr": 0.05 * RATIO}], momentum=0.9, weight_decay=1e-4)
+    train, _ = make_data()
+    for i in range(3):  # local steps (no collective): momentum buffers exist, identical on every rank
+        x, y = train.get_batch(100 + i)
+        opt.zero_grad()
+        nn.functional.cross_entropy(m(x), y).backward()
+        opt.step()
+    return m, opt
+
+
+def snapshot(model, opt):
+    return {"params": {n: p.detach().clone() for n, p in model.named_parameters()},
+            "grads": {n: None if p.grad is None else p.grad.clone() for n, p in model.named_parameters()},
+            "buffers": {n: b.clone() for n, b in model.named_buffers()},
+            "modes": [m.training for m in model.modules()],
+            "optimizer": copy.deepcopy(opt.state_dict()), "rng": get_rng_state()}
+
+
+def equal(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and np.array_equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def scenario_lr_find(ddp: bool) -> dict:
+    rank, _ = dist_.world()
+    model, opt = make_model_opt()
+    for p in model.parameters():  # state that differs per rank: each rank must get its own back
+        p.grad = torch.full_like(p, rank + 1.0)
+    random.seed(10 + rank)
+    np.random.seed(10 + rank)
+    torch.manual_seed(10 + rank)
+    if ddp and dist_.world()[1] > 1:  # the reference (one process) is the plain model
+        model = nn.parallel.DistributedDataParallel(model)
+    before = snapshot(model, opt)
+    calls, all_reduce = [], torch.distributed.all_reduce  # count lrkit's own all_reduce calls (DDP's are in C++)
+    torch.distributed.all_reduce = lambda *a, **k: (calls.append(1), all_reduce(*a, **k))[1]
+    try:
+        rt = lr_find(model, make_data()[0], opt, start_lr=1e-3, end_lr=1000.0, num_iter=40, progress=False)
+    finally:
+        torch.distributed.all_reduce = all_reduce
+    after = snapshot(model, opt)
+    return {"sweep_lr": rt.sweep_lr, "loss": rt.loss, "smoothed": rt.smoothed, "lr": rt.lr, "reason": rt.reason,
+            "stopped_early": rt.stopped_early, "all_reduce_calls": len(calls),
+            "not_restored": [k for k in before if not equal(before[k], after[k])]}
+
+
+def scenario_fit(ckpt: str) -> dict:
+    writes = []
+    save = T.atomic_torch_save
+    T.atomic_torch_save = lambda obj, path: (writes.append(str(path)), save(obj, path))[1]
+    try:
+        model, opt = make_model_opt()
+        train, evald = make_data()
+        h = T.fit(model, opt, train, iterations=6, accumulation_steps=2, eval_data=evald, eval_every=3,
+                  checkpoint=ckpt, checkpoint_every=3, progress=False)
+    finally:
+        T.atomic_torch_save = save
+    on_disk = torch.load(ckpt, weights_only=False)  # every rank reads it as soon as fit returned
+    return {"params": [p.detach().clone() for p in model.parameters()], "train_loss": h.train_loss,
+            "evals": h.evals, "writes": writes, "ckpt_iteration": on_disk["iteration"],
+            "ckpt_params": list(on_disk["model"].values())}
+
+
+def scenario_accuracy(ddp: bool) -> dict:
+    model, opt = make_model_opt()
+    if ddp and dist_.world()[1] > 1:  # the reference (one process) is the plain model
+        model = nn.parallel.DistributedDataParallel(model)
+    train, evald = make_data()
+    batches = [train.get_batch(i) for i in range(5)]  # a plain list (cycled): not a BatchLoader
+    a = accuracy_range_test(model, batches, evald, opt, start_lr=0.0, end_lr=0.5, iterations=12, eval_every=3,
+                            progress=False)
+    return {"lr": a.lr, "acc": a.acc, "loss": a.loss, "n": T.evaluate(model, evald)["n"]}
+
+
+def scenario_one_rank_stops() -> dict:
+    """A callback stops on the last rank only: every rank must stop after the same step (no deadlock)."""
+    rank, size = dist_.world()
+
+    def stop_on_last_rank(it, h):
+        if it == 2 and rank == size - 1:
+            raise T.StopTraining(f"rank {rank} stops")
+
+    model, opt = make_model_opt()
+    h = T.fit(model, opt, make_data()[0], iterations=6, callbacks=[stop_on_last_rank], progress=False)
+    return {"steps": len(h), "stopped": h.meta.get("stopped"), "flags": [dist_.any_rank(rank == size - 1),
+                                                                         dist_.any_rank(False)]}
+
+
+def run_scenarios(tmp: str) -> dict:
+    rank, _ = dist_.world()
+    out = {"world": dist_.world(), "is_main": dist_.is_main(),
+           "lr_find": scenario_lr_find(ddp=False), "lr_find_ddp": scenario_lr_find(ddp=True),
+           "fit": scenario_fit(os.path.join(tmp, "ckpt.pt")), "accuracy": scenario_accuracy(ddp=True),
+           "one_rank_stops": scenario_one_rank_stops()}
+    try:
+        dist_.shard((torch.zeros(1), torch.zeros(1)))
+        out["tiny_batch_error"] = None
+    except ValueError as e:
+        out["tiny_batch_error"] = str(e)
+    return out
+
+
+def _worker(rank: int, tmp: str) -> None:
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous", rank=rank,
+                                         world_size=WORLD, timeout=datetime.timedelta(seconds=60))
+    try:
+        torch.save(run_scenarios(tmp), os.path.join(tmp, f"rank{rank}.pt"))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """``(reference, [rank 0, rank 1])`` results of every scenario."""
+    tmp = tmp_path_factory.mktemp("dist")
+    (tmp / "ref").mkdir()
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the spawned ranks
+    torch.set_num_threads(1)  # the reference at the ranks' thread count
+    try:
+        ref = run_scenarios(str(tmp / "ref"))
+        torch.multiprocessing.spawn(_worker, args=(str(tmp),), nprocs=WORLD, join=True)
+    finally:
+        torch.set_num_threads(threads)
+        if omp is None:
+            os.environ.pop("OMP_NUM_THREADS")
+        else:
+            os.environ["OMP_NUM_THREADS"] = omp
+    return ref, [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(WORLD)], tmp
+
+
+# ------------------------------------------------------------------------------------------------ tests
+def test_the_ranks_see_a_world_of_two(runs):
+    ref, ranks, _ = runs
+    assert ref["world"] == (0, 1) and ref["is_main"]
+    assert [r["world"] for r in ranks] == [(0, 2), (1, 2)]
+    assert [r["is_main"] for r in ranks] == [True, False]
+    assert ref["tiny_batch_error"] is None
+    assert all("1 examples cannot be shared by 2 ranks" in r["tiny_batch_error"] for r in ranks)
+
+
+@pytest.mark.parametrize("key", ["lr_find", "lr_find_ddp"], ids=["plain-model", "ddp-model"])
+def test_lr_find_matches_one_process_and_restores_every_rank(runs, key):
+    ref, ranks, _ = runs
+    r0 = ref[key]
+    assert r0["stopped_early"] and r0["reason"] == "diverged", "the reference should exercise the stop decision"
+    assert r0["not_restored"] == [] and r0["all_reduce_calls"] == 0
+    for rank, res in enumerate(ranks):
+        res = res[key]
+        assert res["not_restored"] == [], f"rank {rank} did not get its state back: {res['not_restored']}"
+        assert res["reason"] == r0["reason"] and len(res["loss"]) == len(r0["loss"])
+        # per step: the loss mean and the stop flag, + the gradients of a plain model (never of a DDP one)
+        assert res["all_reduce_calls"] == (2 if key == "lr_find_ddp" else 3) * len(res["loss"])
+        np.testing.assert_array_equal(res["sweep_lr"], r0["sweep_lr"])
+        np.testing.assert_array_equal(res["lr"], r0["lr"])
+        np.testing.assert_allclose(res["lr"][:, 1] / res["lr"][:, 0], RATIO, rtol=1e-12)  # groups keep ratios
+        head = r0["sweep_lr"] <= TAIL_LR
+        assert head.sum() >= 25 and (~head).sum() >= 5
+        for k in ("loss", "smoothed"):
+            np.testing.assert_allclose(res[k][head], r0[k][head], rtol=RTOL, err_msg=k)
+            np.testing.assert_allclose(res[k][~head], r0[k][~head], rtol=TAIL_RTOL, err_msg=k)
+    # the averaged loss is the same number on both ranks: one curve, one decision
+    np.testing.assert_array_equal(ranks[0][key]["loss"], ranks[1][key]["loss"])
+
+
+def test_fit_matches_one_process_and_only_rank_0_writes(runs):
+    ref, ranks, tmp = runs
+    r0 = ref["fit"]
+    for res in (r["fit"] for r in ranks):
+        for p, q in zip(res["params"], r0["params"], strict=True):
+            torch.testing.assert_close(p, q, rtol=RTOL, atol=1e-7)
+        np.testing.assert_allclose(res["train_loss"], r0["train_loss"], rtol=RTOL)
+        assert [e["iteration"] for e in res["evals"]] == [3, 6]
+        for e, e0 in zip(res["evals"], r0["evals"], strict=True):
+            assert e["n"] == e0["n"] == 41 and e["acc"] == e0["acc"]
+            assert e["loss"] == pytest.approx(e0["loss"], rel=RTOL)
+        assert res["ckpt_iteration"] == 6  # complete when fit returned, on every rank (the barrier)
+    for p, q in zip(ranks[0]["fit"]["params"], ranks[1]["fit"]["params"], strict=True):
+        assert torch.equal(p, q)  # averaged gradients keep the replicas identical
+    ckpt = str(tmp / "ckpt.pt")
+    assert ranks[0]["fit"]["writes"] == [ckpt] * 3  # iterations 3 and 6, and the final save
+    assert ranks[1]["fit"]["writes"] == []
+    for p, q in zip(ranks[0]["fit"]["ckpt_params"], ranks[0]["fit"]["params"], strict=True):
+        assert torch.equal(p, q)
+
+
+def test_accuracy_range_test_matches_one_process(runs):
+    ref, ranks, _ = runs
+    r0 = ref["accuracy"]
+    assert r0["n"] == 41
+    for res in (r["accuracy"] for r in ranks):
+        assert res["n"] == 41  # evaluation sums over the ranks: the global count on every rank
+        np.testing.assert_array_equal(res["lr"], r0["lr"])
+        np.testing.assert_array_equal(res["acc"], r0["acc"])
+        np.testing.assert_allclose(res["loss"], r0["loss"], rtol=RTOL)
+
+
+def test_a_stop_on_one_rank_stops_every_rank(runs):
+    ref, ranks, _ = runs
+    assert ref["one_rank_stops"] == {"steps": 3, "stopped": "rank 0 stops", "flags": [True, False]}
+    assert ranks[1]["one_rank_stops"] == {"steps": 3, "stopped": "rank 1 stops", "flags": [True, False]}
+    assert ranks[0]["one_rank_stops"] == {"steps": 3, "stopped": "stopped by a callback on another rank",
+                                          "flags": [True, False]}
+
+
+def test_one_process_makes_no_collective_call(monkeypatch, tmp_path):
+    """Zero overhead when not distributed: no collective is reached at all (they would raise here)."""
+    def boom(*a, **k):
+        raise AssertionError("a collective was called in a single process")
+
+    for name in ("all_reduce", "barrier", "broadcast", "all_gather"):
+        monkeypatch.setattr(torch.distributed, name, boom)
+    assert dist_.world() == (0, 1) and dist_.is_main()
+    batch = (torch.arange(5), torch.arange(5))
+    assert dist_.shard(batch) is batch
+    t = torch.ones(3)
+    assert dist_.all_reduce_mean(t) is t and dist_.any_rank(True) and not dist_.any_rank(False)
+    dist_.barrier()
+    model, opt = make_model_opt()
+    grads = [p.grad.clone() for p in model.parameters()]
+    dist_.average_gradients(model)
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters(), strict=True))
+    train, evald = make_data()
+    stop = lambda it, h: (_ for _ in ()).throw(T.StopTraining("enough")) if it == 3 else None  # noqa: E731
+    h = T.fit(model, opt, train, iterations=8, eval_data=evald, eval_every=2, callbacks=[stop],
+              checkpoint=tmp_path / "c.pt", checkpoint_every=2, progress=False)
+    assert len(h) == 4 and h.meta["stopped"] == "enough" and T.evaluate(model, evald)["n"] == 41
