@@ -5,6 +5,9 @@
    2 workers, on the same CIFAR-10 training images. Images per second; target ≥ 10×.
 2. Trainer: lrkit.train.fit vs a hand-written loop (zero_grad, forward, loss, backward, step, loss
    recorded) on the same model, optimizer and pre-made batches. Target overhead ≤ 5 %.
+3. Memory layout: lrkit.train.fit with ``channels_last=True`` vs the default contiguous layout, same
+   model, optimizer and batches, for each of ``--layout-models`` (what the bench runner, the range
+   tests and the recipes use, where it is faster).
 
 Runs alternate between the contenders and report medians.
 
@@ -122,6 +125,39 @@ def bench_trainer(cifar, iters: int, repeats: int, model_name: str) -> None:
     print(f"| lrkit.train.fit (tqdm bar, History) | {mf:.2f} | {mf / mh:.3f} |")
 
 
+def bench_layout(cifar, iters: int, repeats: int, models: list[str]) -> None:
+    from lrkit.data import BatchLoader, make_preprocess
+    from lrkit.models import get_model
+    from lrkit.train import fit
+
+    pre = make_preprocess("channel", cifar.train_x)
+    print(f"\n## memory layout: fit, {iters} iterations, {repeats} alternating repeats (median ms/iteration)")
+    print("| model (batch) | contiguous | channels_last | speed-up |")
+    print("|---|---:|---:|---:|")
+    for name in models:
+        bs = 100 if name == "caffe_cifar10_full" else 128
+        bl = BatchLoader(cifar.train_x, cifar.train_y, bs, preprocess=pre, seed=0)
+        batches = [bl.get_batch(i) for i in range(iters)]
+        torch.manual_seed(0)
+        init = get_model(name).state_dict()
+
+        def run(cl: bool) -> float:
+            m = get_model(name)
+            m.load_state_dict(init)
+            opt = torch.optim.SGD(m.parameters(), lr=0.001, momentum=0.9)
+            t = time.perf_counter()
+            fit(m, opt, batches, iterations=iters, progress=False, channels_last=cl)
+            return 1000 * (time.perf_counter() - t) / iters
+
+        run(True)  # warm-up
+        times = {False: [], True: []}
+        for _ in range(repeats):
+            for cl in (False, True):
+                times[cl].append(run(cl))
+        a, b = statistics.median(times[False]), statistics.median(times[True])
+        print(f"| {name} ({bs}) | {a:.1f} | {b:.1f} | {a / b:.2f}× |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=None)
@@ -133,6 +169,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--skip-data", action="store_true")
     p.add_argument("--skip-trainer", action="store_true")
+    p.add_argument("--skip-layout", action="store_true")
+    p.add_argument("--layout-models", nargs="+", default=["caffe_cifar10_full", "fastnet", "resnet20"])
     args = p.parse_args()
     from lrkit.data import load_cifar10
 
@@ -144,6 +182,8 @@ def main() -> None:
         bench_data(cifar, args.batch_size, args.batches, args.repeats)
     if not args.skip_trainer:
         bench_trainer(cifar, args.iters, args.repeats, args.model)
+    if not args.skip_layout:
+        bench_layout(cifar, args.iters, args.repeats, args.layout_models)
 
 
 if __name__ == "__main__":
