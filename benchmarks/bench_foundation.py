@@ -141,7 +141,7 @@ def bench_layout(cifar, iters: int, repeats: int, models: list[str]) -> None:
         torch.manual_seed(0)
         init = get_model(name).state_dict()
 
-        def run(cl: bool) -> float:
+        def run(cl: bool, name=name, init=init, batches=batches) -> float:
             m = get_model(name)
             m.load_state_dict(init)
             opt = torch.optim.SGD(m.parameters(), lr=0.001, momentum=0.9)
