@@ -174,7 +174,7 @@ def reproduction_box(experiment: str, results_dir: str | os.PathLike | None = No
     """
     from .bench.experiments import SCALES, get_experiment
     from .bench.references import reference
-    from .bench.report import experiment_notes, summarise
+    from .bench.report import experiment_notes, published, summarise
     from .bench.store import load_results
 
     exp = get_experiment(experiment)          # ValueError (with did-you-mean) for an unknown name
@@ -218,13 +218,8 @@ def reproduction_box(experiment: str, results_dir: str | os.PathLike | None = No
     lines += [f"| run | iterations | seeds | measured test acc % | published ({ref.metric}) |",
               "|---|---:|---:|---:|---:|"]
     for run, s in summ.items():
-        pub = ""
-        if run in ref.values:
-            pub = f"{ref.values[run]:g}"
-            if run in ref.iterations:
-                pub += f" @ {ref.iterations[run]:,} it"
         sd = f" ± {s['acc_std']:.2f}" if s["seeds"] > 1 else ""
-        lines.append(f"| {run} | {s['iterations']:,} | {s['seeds']} | {s['acc_mean']:.2f}{sd} | {pub} |")
+        lines.append(f"| {run} | {s['iterations']:,} | {s['seeds']} | {s['acc_mean']:.2f}{sd} | {published(ref, run)} |")
     notes = experiment_notes(experiment, summ, found[scale])
     marks = {m.group(1) or m.group(2) for n in notes for m in re.finditer(r"→ (yes|no)\b|\*\*(yes|no)\*\*", n)}
     verdict = f" — **{marks.pop()}** at this scale" if len(marks) == 1 else ""

@@ -15,7 +15,7 @@ from .experiments import EXPERIMENTS, SCALES, get_experiment
 from .references import reference
 from .store import load_results
 
-__all__ = ["experiment_notes", "first_reaching", "report", "summarise"]
+__all__ = ["experiment_notes", "first_reaching", "paired", "published", "report", "summarise"]
 
 
 def _lr(x: float | None) -> str:
@@ -62,6 +62,13 @@ def paired(summ: dict[str, dict[str, Any]], arm: str, base: str, *, arm_at: int 
 
 def _pm(m: float, half: float, n: int) -> str:
     return f"{m:+.2f} pp" + (f" ± {half:.2f} (95 % t-interval over {n} seeds, paired)" if n > 1 else " (1 seed)")
+
+
+def published(ref: Any, run: str) -> str:
+    """The paper's number for ``run`` (with its iteration count when the paper gives one), or ``""``."""
+    if run not in ref.values:
+        return ""
+    return f"{ref.values[run]:g}" + (f" @ {ref.iterations[run]:,} it" if run in ref.iterations else "")
 
 
 def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -293,13 +300,8 @@ def report(out: str | Path = "runs/bench", *, experiments: list[str] | None = No
             lines += ["| run | iterations | seeds | test acc % (mean ± std) | published | train time |",
                       "|---|---:|---:|---:|---:|---:|"]
             for run, s in summ.items():
-                pub = ""
-                if run in ref.values:
-                    pub = f"{ref.values[run]:g}"
-                    if run in ref.iterations:
-                        pub += f" @ {ref.iterations[run]:,} it"
                 lines.append(f"| {run} | {s['iterations']:,} | {s['seeds']} | {s['acc_mean']:.2f} ± {s['acc_std']:.2f} "
-                             f"| {pub} | {s['seconds'] / 60:.1f} min |")
+                             f"| {published(ref, run)} | {s['seconds'] / 60:.1f} min |")
             lines.append("")
             notes = experiment_notes(name, summ, results)
             if ref.claim:
