@@ -219,7 +219,8 @@ def reproduction_box(experiment: str, results_dir: str | os.PathLike | None = No
               "|---|---:|---:|---:|---:|"]
     for run, s in summ.items():
         sd = f" ± {s['acc_std']:.2f}" if s["seeds"] > 1 else ""
-        lines.append(f"| {run} | {s['iterations']:,} | {s['seeds']} | {s['acc_mean']:.2f}{sd} | {published(ref, run)} |")
+        lines.append(f"| {run} | {s['iterations']:,} | {s['seeds']} | {s['acc_mean']:.2f}{sd} "
+                     f"| {published(ref, run)} |")
     notes = experiment_notes(experiment, summ, found[scale])
     marks = {m.group(1) or m.group(2) for n in notes for m in re.finditer(r"→ (yes|no)\b|\*\*(yes|no)\*\*", n)}
     verdict = f" — **{marks.pop()}** at this scale" if len(marks) == 1 else ""
