@@ -293,6 +293,11 @@ def unit_sweep(task_name: str, finder: str, seed: int, scale: str, out: str, dat
                                       end_lr=task.sweep[1]), compute)
 
 
+def _call(unit: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any:
+    fn, args = unit
+    return fn(*args)
+
+
 # --------------------------------------------------------------------------------------------------
 # lrkit's suggestions, recomputed from a stored sweep
 # --------------------------------------------------------------------------------------------------
@@ -385,18 +390,24 @@ def run(scale: str = "full", out: str | Path | None = None, *, tasks: Sequence[s
         torch.set_num_threads(threads)
     seeds = range(sc["seeds"])
     t_start = time.perf_counter()
-    trains = [(t, lr, s, scale, str(out), data_dir) for t in tasks for s in seeds
-              for lr in grid_lrs(TASKS[t], sc["grid_points"])]
-    sweeps = [(t, f, s, scale, str(out), data_dir) for t in tasks for s in seeds for f in finders if not avail[f]]
+    # the tuning tasks first (they choose the rules), each task's sweeps right after its grid
+    order = sorted(tasks, key=lambda t: TASKS[t].role != "tuning")
+    units = [(unit_train, (t, lr, s, scale, str(out), data_dir)) for t in order for s in seeds
+             for lr in grid_lrs(TASKS[t], sc["grid_points"])]
+    units += [(unit_sweep, (t, f, s, scale, str(out), data_dir)) for t in order for s in seeds for f in finders
+              if not avail[f]]
+    units.sort(key=lambda u: order.index(u[1][0]))  # stable: per task, its trainings then its sweeps
     if executor == "serial":
-        accs = [unit_train(*a) for a in trains]
-        sw = [unit_sweep(*a) for a in sweeps]
+        done = [fn(*a) for fn, a in units]
     else:
         from lrkit.bench.executors import get_executor, run_all
 
         with get_executor(executor, workers=workers, threads=threads) as ex:
-            accs = run_all(ex, unit_train, trains)
-            sw = run_all(ex, unit_sweep, sweeps)
+            done = run_all(ex, _call, units)
+    trains = [a for (fn, a) in units if fn is unit_train]
+    accs = [d for (fn, _), d in zip(units, done, strict=True) if fn is unit_train]
+    sweeps = [a for (fn, a) in units if fn is unit_sweep]
+    sw = [d for (fn, _), d in zip(units, done, strict=True) if fn is unit_sweep]
     acc_of = {(a[0], a[1], a[2]): v for a, v in zip(trains, accs, strict=True)}
     sweep_of = {(a[0], a[1], a[2]): v for a, v in zip(sweeps, sw, strict=True)}
     per: dict[tuple[str, int], dict[str, Any]] = {}
