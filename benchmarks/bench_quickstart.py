@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     gap = 100 * float(np.mean([r["best_acc"] - r["rule_acc"] for r in rows]))
     summary = {"setup": SETUP, "grid": GRID, "seeds": rows, "mean_gap_pp": gap, "within_1pp": gap <= 1.0,
                "wall_seconds_this_call": time.perf_counter() - t0}
-    lines = ["| seed | rule's peak | rule acc % | best grid peak | best acc % | gap pp |", "|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| seed | rule's peak | rule acc % | best grid peak | best acc % | gap pp |",
+             "|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['seed']} | {r['rule_lr']:.3g} | {100 * r['rule_acc']:.2f} | {r['best_peak']:g} | "
               f"{100 * r['best_acc']:.2f} | {100 * (r['best_acc'] - r['rule_acc']):.2f} |" for r in rows]
     lines.append(f"\nMean gap to the best grid peak: {gap:.2f} pp → within 1 point: **{'yes' if gap <= 1 else 'no'}**")

@@ -81,7 +81,10 @@ def _check_sizes(args: argparse.Namespace) -> None:
 
 # --------------------------------------------------------------------------------------------------
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    """Range test, then one-cycle training at the peak it suggests (lrkit.quickstart); files under runs/."""
+    """Range test, then one-cycle training at the peak it suggests (lrkit.quickstart); files under runs/.
+    With ``--target`` the fast recipe of :mod:`lrkit.recipe` runs instead (all of CIFAR-10)."""
+    if args.target is not None:
+        return _quickstart_target(args)
     _check_sizes(args)
     _check_out_dir(args.out)
 
@@ -165,6 +168,30 @@ def cmd_find(args: argparse.Namespace) -> int:
         print(f"  {use:>9}: {s.lr:.3g}  [{s.low:.3g}, {s.high:.3g}]  (rule {s.rule}{base})")
     print("  other rules: " + ", ".join(f"{m} {s.lr:.3g}" for m, s in rt.suggestions().items()))
     print(f"wrote {run / 'range_test.png'} and {run / 'range_test.json'}")
+    return 0
+
+
+def _quickstart_target(args: argparse.Namespace) -> int:
+    """lrkit quickstart --target T: lrkit.recipe.train_recipe on all of CIFAR-10, files under --out."""
+    _check_out_dir(args.out)
+    from .data import load_cifar10
+    from .recipe import _fmt_time, train_recipe, write_recipe_run
+
+    device = _device(args.device)
+    cifar = load_cifar10(args.data_dir)
+    res = train_recipe(args.target, cifar, seed=args.seed, device=device, progress=not args.no_progress)
+    run = _run_dir(args.out, f"quickstart{args.target}")
+    write_recipe_run(res, run)
+    s, val = res.seconds, res.final_val
+    print(f"recipe {args.target} on {res.info['train_images']} training images ({res.info['val_images']} held out "
+          f"for validation), device {device}, {res.info['threads']} threads; peak LR {res.peak_lr:.3g} "
+          f"from {res.peak_source}")
+    print(f"time to {args.target} %: {_fmt_time(res.time_to_target)}; seconds: range test {s['range_test']:.0f}, "
+          f"training {s['training']:.0f}, final evaluation {s['final_eval']:.0f}, total {s['total']:.0f}; "
+          f"{res.flops['total'] / 1e15:.3f} PFLOP")
+    print(f"final test accuracy (all {res.final_test['n']} images, TTA): {100 * res.final_test['acc']:.2f} %"
+          + (f"; validation {100 * val['acc']:.2f} %" if val else ""))
+    print(f"wrote {run / 'range_test.png'}, {run / 'training.png'} and {run / 'summary.json'}")
     return 0
 
 
@@ -343,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"test images per class (<= {TEST_PER_CLASS})")
     q.add_argument("--epochs", type=_positive_int, default=3, help="epochs of one-cycle training")
     q.add_argument("--find-iters", type=_at_least_2, default=100, help="iterations of the range test (>= 2)")
+    q.add_argument("--target", type=int, choices=[85, 90, 94], default=None,
+                   help="run the fast recipe for this test accuracy (%%) on all of CIFAR-10 (lrkit.recipe); "
+                   "the model/size/epoch options above are then the recipe's")
     q.set_defaults(func=cmd_quickstart)
 
     f = command("find", "the LR range test on CIFAR-10")

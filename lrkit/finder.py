@@ -36,6 +36,11 @@ by lrkit. Write results and figures on rank 0 only (:func:`lrkit.distributed.is_
 group LRs, the scheduler is *not* stepped, and the optimizer's own step hooks (through which
 ``ScheduledLR`` counts steps) are suspended during the sweep; everything is restored afterwards, so
 the scheduler continues exactly where it was.
+
+**An optimizer that sets its own LR** (:func:`lrkit.optim.sets_own_lr`) gives one ``UserWarning``
+saying what the sweep varies: the multiplier of the estimated step size (Prodigy, D-Adaptation), or a
+schedule-free optimizer's base LR — swept in ``optimizer.train()`` mode with ``warmup_steps`` off,
+accuracy evaluated at its average (:class:`lrkit.optim.eval_weights`), its mode flag restored.
 """
 
 from __future__ import annotations
@@ -51,28 +56,17 @@ import torch
 from torch import nn
 
 from .accuracy import AccuracyRangeTest, clr_bounds
+from .optim import LR_FREE, SCHEDULE_FREE, eval_weights, sets_own_lr
 from .scheduler import ScheduledLR
 from .schedules import Constant, Exponential, LinearWarmup, Schedule
 from .suggest import POINT_METHODS, ROBUST_BASE, SUGGESTION_METHODS, RangeTest, Suggestion, ema_smooth
 from .train import History, StopTraining, evaluate, fit, model_device
 from .utils import check_choice, check_float, check_int, get_rng_state, set_rng_state
 
-__all__ = [
-    # the tests
-    "accuracy_range_test",
-    "lr_find",
-    "preserve_training_state",
-    "scheduler_attached",
-    # what they return (defined in lrkit.suggest and lrkit.accuracy, re-exported for convenience)
-    "AccuracyRangeTest",
-    "POINT_METHODS",
-    "ROBUST_BASE",
-    "RangeTest",
-    "SUGGESTION_METHODS",
-    "Suggestion",
-    "clr_bounds",
-    "ema_smooth",
-]
+__all__ = [  # the tests, then what they return (from lrkit.suggest and lrkit.accuracy, re-exported)
+    "accuracy_range_test", "lr_find", "preserve_training_state", "scheduler_attached",
+    "AccuracyRangeTest", "POINT_METHODS", "ROBUST_BASE", "RangeTest", "SUGGESTION_METHODS", "Suggestion",
+    "clr_bounds", "ema_smooth"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -184,12 +178,29 @@ def _check_range(start_lr: Any, end_lr: Any, *, start_min_open: bool) -> tuple[f
     return start_lr, end_lr
 
 
-def _warn_if_scheduler(optimizer: torch.optim.Optimizer) -> None:
+def _warn_if_scheduler(optimizer: torch.optim.Optimizer, test: str) -> None:
     if scheduler_attached(optimizer):
         warnings.warn("the optimizer has an LR scheduler attached: the range test overrides its "
                       "param groups' LRs during the sweep (the scheduler is not stepped and the "
                       "optimizer's step hooks are suspended) and restores everything afterwards",
                       UserWarning, stacklevel=3)
+    why, name = sets_own_lr(optimizer), type(optimizer).__name__
+    if why is not None:
+        what = {LR_FREE: "that multiplier (group['lr']), so the suggestion is a value of the multiplier of "
+                         "the step size it estimates, not a step size",
+                SCHEDULE_FREE: "its base LR (group['lr']; in train mode, its warmup_steps off: the ramp is "
+                               "the warmup), so the suggestion is a base LR for it"}[why]
+        warnings.warn(f"{test}: {name} sets its own LR ({why}); the sweep varies {what}", UserWarning, stacklevel=3)
+
+
+def _sweep_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule, ratios: np.ndarray) -> ScheduledLR:
+    """The sweep's ScheduledLR, without its own-LR warning (the test gave one); schedule-free warmup off."""
+    if sets_own_lr(optimizer) == SCHEDULE_FREE:
+        for g in optimizer.param_groups:
+            g["warmup_steps"] = 0
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="ScheduledLR: ", category=UserWarning)
+        return ScheduledLR(optimizer, schedule, multipliers=ratios.tolist())
 
 
 def _ratios(optimizer: torch.optim.Optimizer) -> tuple[int, np.ndarray]:
@@ -343,7 +354,7 @@ def lr_find(
             (eval mode, no grad) after every step, over a *fixed* set of ``val_batches`` batches:
             the first ``val_batches`` batches of one pass over ``val_data``, taken once before the
             sweep (pass a shuffled loader for a random sample). The training loss is still kept in
-            ``RangeTest.train_loss``.
+            ``RangeTest.train_loss``. (Schedule-free: both at the weights where gradients are taken.)
         device: where batches go; the model must already be there (default: the model's device).
 
     Raises:
@@ -372,9 +383,8 @@ def lr_find(
     amp_dtype = (torch.float16 if dev.type == "cuda" else torch.bfloat16) if amp else None
     if amp and scaler is None and amp_dtype == torch.float16:
         scaler = torch.amp.GradScaler(dev.type)
-    _warn_if_scheduler(optimizer)
+    _warn_if_scheduler(optimizer, "lr_find")
     ref, ratios = _ratios(optimizer)
-
     with preserve_training_state(model, optimizer, scaler, suspend_hooks=True):
         val_set: list[Batch] | None = None
         if val_data is not None:
@@ -388,7 +398,7 @@ def lr_find(
         sweep = _Sweep(model, num_iter, smoothing, math.inf if diverge_th is None else diverge_th,
                        None if diverge_th is None else return_th, max_skipped, val_set, loss_fn, dev, amp_dtype,
                        channels_last)
-        scheduler = ScheduledLR(optimizer, Ramp(start_lr, end_lr, num_iter, mode), multipliers=ratios.tolist())
+        scheduler = _sweep_scheduler(optimizer, Ramp(start_lr, end_lr, num_iter, mode), ratios)
         try:
             fit(model, optimizer, data, iterations=num_iter + max_skipped, loss_fn=loss_fn, scheduler=scheduler,
                 accumulation_steps=accumulation_steps, amp=amp, scaler=scaler, device=dev,
@@ -405,8 +415,7 @@ def lr_find(
         skipped_steps=sweep.skipped,
         config={"start_lr": start_lr, "end_lr": end_lr, "num_iter": num_iter, "mode": mode,
                 "smoothing": smoothing, "diverge_th": math.inf if diverge_th is None else diverge_th,
-                "return_th": return_th,
-                "accumulation_steps": accumulation_steps, "amp": bool(amp),
+                "return_th": return_th, "accumulation_steps": accumulation_steps, "amp": bool(amp),
                 "val_batches": val_batches if val_data is not None else None, "ratios": ratios.tolist()},
     )
 
@@ -470,13 +479,13 @@ def accuracy_range_test(
     loss_fn = loss_fn or nn.functional.cross_entropy
     dev = model_device(model)
     amp_dtype = (torch.float16 if dev.type == "cuda" else torch.bfloat16) if amp else None
-    _warn_if_scheduler(optimizer)
+    _warn_if_scheduler(optimizer, "accuracy_range_test")
     ref, ratios = _ratios(optimizer)
-
     with preserve_training_state(model, optimizer, scaler, suspend_hooks=True):
-        first = evaluate(model, eval_data, loss_fn, device=dev, amp_dtype=amp_dtype, channels_last=channels_last)
+        with eval_weights(optimizer, model, train_data, device=dev, amp_dtype=amp_dtype, channels_last=channels_last):
+            first = evaluate(model, eval_data, loss_fn, device=dev, amp_dtype=amp_dtype, channels_last=channels_last)
         sched = LinearWarmup(Constant(end_lr), warmup_steps=iterations - 1, warmup_start=start_lr)
-        scheduler = ScheduledLR(optimizer, sched, multipliers=ratios.tolist())
+        scheduler = _sweep_scheduler(optimizer, sched, ratios)
         try:
             hist = fit(model, optimizer, train_data, iterations=iterations, loss_fn=loss_fn,
                        scheduler=scheduler, eval_data=eval_data, eval_every=eval_every,

@@ -5,6 +5,8 @@
   pooling, within-channel LRN and per-parameter LR / weight-decay multipliers.
 - :func:`resnet20`, :func:`resnet56` — He et al. (2016) §4.2 CIFAR ResNets (option A shortcuts).
 - :func:`fastnet` — a small modern net (≈0.3 M parameters, BatchNorm + GELU) for time-to-accuracy runs.
+- :class:`AirNet` — the fast-recipe net (:mod:`lrkit.recipe`): a frozen patch-whitening first conv
+  (:func:`whitening_init`), three conv-BN-GELU blocks with max-pool, a scaled linear head.
 - :func:`torchvision_resnet` — a torchvision ResNet fitted to 32×32 inputs and ``num_classes``.
 
 :func:`get_model` builds any of them by name.
@@ -20,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "AirNet",
     "CaffeLRN",
     "MODELS",
     "caffe_cifar10_full",
@@ -31,6 +34,7 @@ __all__ = [
     "resnet20",
     "resnet56",
     "torchvision_resnet",
+    "whitening_init",
     "wide_resnet",
 ]
 
@@ -273,6 +277,99 @@ def fastnet(num_classes: int = 10) -> FastNet:
     return FastNet(num_classes)
 
 
+# --------------------------------------------------------------------------------------------------
+# The fast-recipe net (lrkit.recipe): patch whitening, conv-BN-GELU blocks, scaled head
+# --------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def whitening_init(conv: nn.Conv2d, images: torch.Tensor, eps: float = 5e-4, *, chunk: int = 500) -> torch.Tensor:
+    r"""Initialise ``conv`` (3 → 2·3k² channels, k×k, no padding) as a patch-whitening layer.
+
+    With :math:`\Sigma = U\,\mathrm{diag}(\lambda)\,U^\top` the covariance of all k×k patches of
+    ``images`` (float ``[N,3,H,W]``, already preprocessed) and :math:`\mu` their mean, the filters are
+    :math:`W = \pm\,\mathrm{diag}(\lambda + \varepsilon)^{-1/2} U^\top` (PCA whitening; the negated
+    copy lets a following GELU keep both signs) and the bias :math:`-W\mu`, so each half of the
+    output has covariance :math:`\mathrm{diag}(\lambda/(\lambda+\varepsilon)) \approx I` and mean 0.
+    Returns the eigenvalues (ascending). The patches are gathered ``chunk`` images at a time.
+    """
+    k = conv.kernel_size[0]
+    d = conv.in_channels * k * k
+    if conv.kernel_size != (k, k) or conv.out_channels != 2 * d or conv.padding not in ((0, 0), 0, "valid"):
+        raise ValueError(f"conv must be {conv.in_channels}→{2 * d} channels, k×k, unpadded; got {conv}")
+    if images.dim() != 4 or images.shape[1] != conv.in_channels or not images.is_floating_point():
+        raise ValueError(f"images must be float [N, {conv.in_channels}, H, W], "
+                         f"got {images.dtype} {tuple(images.shape)}")
+    if not eps >= 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    s1 = torch.zeros(d, dtype=torch.float64, device=images.device)
+    s2 = torch.zeros(d, d, dtype=torch.float64, device=images.device)
+    n = 0
+    for i in range(0, len(images), chunk):
+        p = F.unfold(images[i:i + chunk].double(), k).transpose(1, 2).reshape(-1, d)  # (c, kh, kw) order
+        s1 += p.sum(0)
+        s2 += p.T @ p
+        n += p.shape[0]
+    mean = s1 / n
+    cov = s2 / n - torch.outer(mean, mean)
+    evals, evecs = torch.linalg.eigh(cov)
+    w = evecs.T / (evals.clamp_min(0) + eps).sqrt().unsqueeze(1)  # [d, d]: rows are the filters
+    w = torch.cat([w, -w])
+    conv.weight.copy_(w.view(2 * d, conv.in_channels, k, k).to(conv.weight))
+    if conv.bias is not None:
+        conv.bias.copy_((-(w @ mean)).to(conv.bias))
+    return evals.float()
+
+
+class AirNet(nn.Module):
+    """Whitening conv (k×k, 2·3k² channels, frozen unless ``whiten_trainable``) → GELU → three blocks
+    (conv3×3 → max-pool 2 → BN → GELU → conv3×3 → BN → GELU) of ``widths`` → global max-pool →
+    bias-free linear head whose output is multiplied by ``head_scale``.
+
+    BatchNorm layers use ``bn_momentum`` (PyTorch's convention: the weight of the new batch) and
+    ``bn_eps``; with ``bn_weight=False`` their scales stay 1 (only the shifts learn). ``dirac``
+    initialises the first ``c_in`` filters of every block conv as the identity (a partial identity
+    init: the net starts close to passing its input through). Call :meth:`init_whitening` with
+    preprocessed training images before training (:func:`whitening_init`).
+    """
+
+    def __init__(self, widths: tuple[int, int, int] = (64, 256, 256), num_classes: int = 10, *,
+                 whiten_kernel: int = 2, whiten_trainable: bool = False, bn_momentum: float = 0.4,
+                 bn_eps: float = 1e-12, bn_weight: bool = False, head_scale: float = 1 / 9, dirac: bool = True):
+        super().__init__()
+        if len(widths) != 3 or any(not isinstance(w, int) or w < 1 for w in widths):
+            raise ValueError(f"widths must be three positive ints, got {widths!r}")
+        if whiten_kernel not in (2, 3):
+            raise ValueError(f"whiten_kernel must be 2 or 3, got {whiten_kernel!r}")
+        c = 2 * 3 * whiten_kernel ** 2
+        self.whiten = nn.Conv2d(3, c, whiten_kernel, bias=True)
+        self.whiten.weight.requires_grad_(whiten_trainable)
+        self.head_scale = float(head_scale)
+
+        def bn(w: int) -> nn.BatchNorm2d:
+            b = nn.BatchNorm2d(w, eps=bn_eps, momentum=bn_momentum)
+            b.weight.requires_grad_(bn_weight)
+            return b
+
+        blocks = []
+        for w in widths:
+            conv1, conv2 = nn.Conv2d(c, w, 3, padding=1, bias=False), nn.Conv2d(w, w, 3, padding=1, bias=False)
+            if dirac:
+                for conv, cin in ((conv1, c), (conv2, w)):
+                    with torch.no_grad():
+                        nn.init.dirac_(conv.weight[:min(cin, conv.out_channels)])
+            blocks.append(nn.Sequential(conv1, nn.MaxPool2d(2), bn(w), nn.GELU(), conv2, bn(w), nn.GELU()))
+            c = w
+        self.block1, self.block2, self.block3 = blocks
+        self.head = nn.Linear(c, num_classes, bias=False)
+
+    def init_whitening(self, images: torch.Tensor, eps: float = 5e-4) -> torch.Tensor:
+        """:func:`whitening_init` of the first conv from ``images``; returns the patch eigenvalues."""
+        return whitening_init(self.whiten, images.to(self.whiten.weight.device), eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.block3(self.block2(self.block1(F.gelu(self.whiten(x)))))
+        return self.head(torch.amax(x, dim=(2, 3))) * self.head_scale
+
+
 def mlp(num_classes: int = 10, hidden: tuple[int, ...] = (512, 256)) -> nn.Sequential:
     """A plain multi-layer perceptron on the flattened 3×32×32 image (ReLU, no normalisation):
     the range test on a net without BatchNorm."""
@@ -335,6 +432,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "wrn16_1": lambda num_classes=10: wide_resnet(16, 1, num_classes),
     "wrn28_10": lambda num_classes=10: wide_resnet(28, 10, num_classes),
     "resnet18": lambda num_classes=10: torchvision_resnet("resnet18", num_classes),
+    "airnet": lambda num_classes=10: AirNet((64, 256, 256), num_classes),
+    "airnet_half": lambda num_classes=10: AirNet((32, 128, 128), num_classes),
 }
 
 

@@ -40,6 +40,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from .optim import LR_FREE, SCHEDULE_FREE, sets_own_lr
 from .schedules import Schedule, from_config
 from .utils import check_float
 
@@ -86,6 +87,20 @@ def _get_momentum(group: dict[str, Any]) -> float | None:
     return None
 
 
+def _warn_own_lr(optimizer: Optimizer, momentum: bool) -> None:
+    why = sets_own_lr(optimizer)
+    if why is None:
+        return
+    name = type(optimizer).__name__
+    what = {LR_FREE: "the multiplier of the step size it estimates (default 1.0), not the step size",
+            SCHEDULE_FREE: "the base LR of its warmup and of the weights of its average (lr_max), not a "
+                           "step size to decay"}[why]
+    extra = ("; the momentum schedule also changes the β its train()/eval() switch interpolates with"
+             if momentum and why == SCHEDULE_FREE else "")
+    warnings.warn(f"ScheduledLR: {name} sets its own LR ({why}); the schedule still writes group['lr'], "
+                  f"which for {name} is {what}{extra}", UserWarning, stacklevel=3)
+
+
 class ScheduledLR(LRScheduler):
     """A ``torch.optim.lr_scheduler.LRScheduler`` that sets per-iteration LRs (and
     optionally momentum) from pure :class:`lrkit.schedules.Schedule` objects.
@@ -109,6 +124,18 @@ class ScheduledLR(LRScheduler):
         multipliers: ``None`` -> 1.0 for every group; ``"initial"`` -> keep the
             groups' current LR ratios (discriminative LRs): ``lr_g / max_g lr_g``;
             or a list of floats, one per group.
+
+    Optimizers that set their own LR (:func:`lrkit.optim.sets_own_lr`) are driven all
+    the same — ``group["lr"]`` is written — but it means something else there, and a
+    ``UserWarning`` says so once, at construction:
+
+    * Prodigy / D-Adaptation (LR-free): ``lr`` multiplies the step size the optimizer
+      estimates (default 1.0), so the schedule scales that estimate; it does not set
+      the step size.
+    * schedule-free: ``lr`` is the base LR of its built-in warmup (``warmup_steps``)
+      and, through ``lr_max``, weights its average; a schedule on top is compatible
+      but is not what the method needs. A momentum schedule would also change the
+      β that ``optimizer.train()`` / ``eval()`` interpolate with.
 
     Attributes:
         t: number of optimizer steps counted so far (the iteration index of the
@@ -171,6 +198,7 @@ class ScheduledLR(LRScheduler):
             if len(mults) != n:
                 raise ValueError(f"multipliers must have one entry per param group ({n}), got {len(mults)}")
         self.multipliers: list[float] = mults
+        _warn_own_lr(optimizer, any(m is not None for m in self.momentum_schedules))
         self._count = 0
         self_ref = weakref.ref(self)
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from . import distributed as _dist
+from .optim import eval_weights, train_mode
 from .utils import (
     atomic_torch_save,
     atomic_write_text,
@@ -356,9 +357,11 @@ def fit(
         Under torch.distributed (see :mod:`lrkit.distributed`): each rank trains on its shard of every
         global batch, the recorded loss is the mean over the ranks, a ``StopTraining`` on any rank
         stops all, and rank 0 alone writes the checkpoint (the others wait at a barrier).
+        A schedule-free optimizer is put in train mode at the start and evaluated at its average x, with
+        BatchNorm statistics recomputed on the first ``lrkit.optim.BN_BATCHES`` batches of ``train_data``
+        (:class:`lrkit.optim.eval_weights`, which leaves the training run untouched).
 
-    Returns:
-        The :class:`History`.
+    Returns the :class:`History`.
     """
     loss_fn = loss_fn or nn.functional.cross_entropy
     spe = _steps_per_epoch(train_data)
@@ -385,26 +388,21 @@ def fit(
         model.to(dev)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-
     own_scheduler = scheduler is None and schedule is not None
     if own_scheduler:
         from .scheduler import ScheduledLR
 
         scheduler = ScheduledLR(optimizer, schedule, momentum=momentum)
-    amp_dtype = None
-    if amp:
-        amp_dtype = torch.float16 if dev.type == "cuda" else torch.bfloat16
-        if scaler is None and amp_dtype == torch.float16:
-            scaler = torch.amp.GradScaler(dev.type)
-
-    history = History(steps_per_epoch=spe)
-    start = 0
-    elapsed0 = 0.0
+    amp_dtype = (torch.float16 if dev.type == "cuda" else torch.bfloat16) if amp else None
+    if amp_dtype == torch.float16 and scaler is None:
+        scaler = torch.amp.GradScaler(dev.type)
+    history, start, elapsed0 = History(steps_per_epoch=spe), 0, 0.0
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
     if resume and ckpt_path is not None and ckpt_path.exists():
         start, history, elapsed0 = _load_checkpoint(ckpt_path, model, optimizer, scheduler, scaler)
     if start >= iterations:
         return history
+    train_mode(optimizer)  # a schedule-free optimizer: parameters to the gradient point y
 
     def save_ckpt(done: int, elapsed: float) -> None:
         if _dist.is_main():  # rank 0 writes; the others wait, so nobody reads a file being written
@@ -449,8 +447,10 @@ def fit(
             done = it + 1
             if eval_data is not None and ((eval_every and done % eval_every == 0) or done == iterations):
                 flush()
-                ev = evaluate(model, eval_data, loss_fn, device=dev, amp_dtype=amp_dtype,
-                              channels_last=channels_last)
+                with eval_weights(optimizer, model, train_data, device=dev, amp_dtype=amp_dtype,
+                                  channels_last=channels_last):  # schedule-free: at x, BN recomputed
+                    ev = evaluate(model, eval_data, loss_fn, device=dev, amp_dtype=amp_dtype,
+                                  channels_last=channels_last)
                 ev = {"iteration": done, "epoch": done * accumulation_steps / spe if spe else None, **ev}
                 history.evals.append(ev)
                 bar.set_postfix(acc=f"{ev['acc']:.3f}", loss=f"{ev['loss']:.3f}")

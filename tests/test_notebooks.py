@@ -160,6 +160,28 @@ def check_02(r):
     assert max(acc["acc"]) > 0.15, "accuracy must rise above chance during the accuracy test"
     if acc["base_lr"] is not None:
         assert 0 <= acc["base_lr"] <= acc["max_lr"] <= acc["end_lr"]
+    # the suggestion for each use (rt.for_uses()), through the documented rules
+    from lrkit.suggest import CLR_RATIO, USE_RULES
+
+    uses = r["per_use"]
+    assert set(uses) == set(USE_RULES), uses
+    for use, s in uses.items():
+        assert _finite(s["lr"]) and 1e-5 <= s["low"] <= s["lr"] <= s["high"] <= 10.0, (use, s)
+        assert s["rule"] == USE_RULES[use], (use, s["rule"])
+    assert uses["constant"]["lr"] <= uses["one_cycle"]["lr"], uses
+    assert uses["clr"]["base_lr"] == pytest.approx(uses["clr"]["lr"] / CLR_RATIO)
+    # noisy (small batch) and flat (too narrow a range) sweeps ran
+    noisy, flat = r["noisy"], r["flat"]
+    assert noisy["batch_size"] < 64 and noisy["n_points"] >= 10 and _finite(noisy["suggestion"])
+    assert _finite(noisy["interval_width"]) and noisy["interval_width"] >= 1
+    assert flat["n_points"] >= 10 and flat["max_lr_swept"] <= flat["end_lr"] * (1 + 1e-9)
+    assert 1e-5 <= flat["suggestion"] <= flat["end_lr"]
+    # the validation-loss sweep ran, with its training loss kept beside it
+    val = r["val_mode"]
+    assert val["loss_kind"] == "val", val
+    assert val["n_points"] >= 10 and val["train_loss_kept"] is True
+    assert _finite(val["suggestion"]) and 1e-5 <= val["suggestion"] <= 10.0
+    assert _finite(val["train_suggestion"]) and 1e-5 <= val["train_suggestion"] <= 10.0
 
 
 def check_03(r):
@@ -188,6 +210,23 @@ def check_05(r):
     mom = r["momentum_range"]
     assert mom[0] < mom[1], "one-cycle must cycle the momentum"
     assert r["explorer_changed"] is True
+    # the peak and the constant LR come from a range test on the same setup, through the documented rules
+    from lrkit.suggest import USE_RULES
+
+    rt = r["range_test"]
+    assert rt["loss_kind"] == "train" and rt["n_points"] >= 10, rt
+    assert r["max_lr_source"] == "range test" and r["base_lr_source"] == "range test"
+    assert r["max_lr_rule"] == r["max_lr_rule_documented"] == USE_RULES["one_cycle"]
+    assert r["constant_lr_rule"] == USE_RULES["constant"]
+    peak, const = r["max_lr_from_range_test"], r["constant_lr_from_range_test"]
+    assert _finite(peak) and _finite(const) and 0 < const < peak, (const, peak)
+    lo, hi = r["max_lr_interval"]
+    assert lo <= peak <= hi
+    assert r["max_lr"] == peak and r["base_lr"] == const
+    assert r["one_cycle_peak_used"] == pytest.approx(peak, rel=1e-9), "one-cycle must peak at the suggestion"
+    assert r["constant_lr_used"] == pytest.approx([const, const], rel=1e-9), "the constant run must use the suggestion"
+    assert r["one_cycle_peak_used"] > r["constant_lr_used"][1]
+    assert r["peak_over_constant"] == pytest.approx(peak / const)
 
 
 def check_06(r):

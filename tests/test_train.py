@@ -8,8 +8,8 @@ from torch import nn
 
 from lrkit import data as D
 from lrkit import models as M
-from lrkit import schedules as S
 from lrkit import optim as O
+from lrkit import schedules as S
 from lrkit import train as T
 from lrkit import utils as U
 
