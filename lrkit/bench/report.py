@@ -124,8 +124,15 @@ def _smith_table1_notes(summ: dict[str, dict[str, Any]], ref) -> list[str]:
     if len(measured) >= 2:
         ours = sorted(measured, key=lambda k: -summ[k]["acc_mean"])
         theirs = sorted(measured, key=lambda k: -ref.values[k])
-        notes.append(f"ordering measured: {' > '.join(ours)}; paper: {' > '.join(theirs)} → "
-                     f"{'same' if ours == theirs else 'differs'} (ties in the paper: fixed = triangular2)")
+        paper = theirs[0]
+        for a, b in zip(theirs, theirs[1:], strict=False):  # the paper's ties are written as such
+            paper += f" {'=' if ref.values[a] == ref.values[b] else '>'} {b}"
+        # the same ordering: no pair the paper orders strictly is measured the other way round
+        same = all(ours.index(a) < ours.index(b) for a in measured for b in measured
+                   if ref.values[a] > ref.values[b])
+        tie_note = " (up to the paper's ties)" if "=" in paper else ""
+        notes.append(f"ordering measured: {' > '.join(ours)}; paper: {paper} → "
+                     f"{'same' if same else 'differs'}{tie_note}")
     return notes
 
 
