@@ -129,7 +129,7 @@ def plot_schedule(
 
 
 # ------------------------------------------------------------------ LR range test (lrkit.suggest)
-_SUGGESTION_STYLE = {"steepest": ("tab:red", "v"), "valley": ("tab:green", "o"),
+SUGGESTION_STYLE = {"steepest": ("tab:red", "v"), "valley": ("tab:green", "o"),
                      "minimum": ("tab:purple", "s"), "robust": ("tab:orange", "D")}
 
 
@@ -176,7 +176,7 @@ def plot_range_test(result: Any, ax: Axes | None = None, suggestions: bool | Seq
         pad = 0.08 * max(top - bottom, 1e-12)
         ax.set_ylim(bottom - pad, top + 3 * pad)
     for m, s, y in marks:
-        color, marker = _SUGGESTION_STYLE.get(m, ("black", "x"))
+        color, marker = SUGGESTION_STYLE.get(m, ("black", "x"))
         label = f"{m}: {s.lr:.2g}"
         if s.high > s.low:
             ax.axvspan(s.low, s.high, color=color, alpha=0.12)

@@ -30,7 +30,7 @@ import ipywidgets as W
 import numpy as np
 
 from . import toy
-from .plot import _SUGGESTION_STYLE, plot_gradient_descent, plot_range_test
+from .plot import SUGGESTION_STYLE, plot_gradient_descent, plot_range_test
 from .schedules import CosineWarmRestarts, Cyclic, OneCycle, Schedule
 from .suggest import SUGGESTION_METHODS, RangeTest
 from .widget_base import SLIDER_WIDTH, STYLE, Explorer, float_control, log_control
@@ -203,7 +203,7 @@ class RangeTestExplorer(Explorer):
         plot_range_test(r, ax=ax, skip_start=data["skip_start"], skip_end=data["skip_end"], suggestions=False)
         marks = []
         for m, lr in data["suggestions"].items():  # the markers from the suggestions computed above
-            color, marker = _SUGGESTION_STYLE.get(m, ("black", "x"))
+            color, marker = SUGGESTION_STYLE.get(m, ("black", "x"))
             lo, hi = data["intervals"][m]
             y = float(np.interp(np.log10(lr), np.log10(r.sweep_lr), r.smoothed))
             label = f"{m}: {lr:.2g}"
