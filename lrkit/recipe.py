@@ -24,18 +24,19 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .data import BatchLoader, augment_batch
-from .train import History, model_device
+from .optim import eval_weights
+from .recipe_parts import Curve, RecipeLoader, WeightAverage, evaluate_tta
+from .train import History
 
-__all__ = ["RECIPES", "RecipeLoader", "RecipeResult", "WeightAverage", "evaluate_tta", "recompute_bn",
-           "train_recipe", "write_recipe_run"]
+__all__ = ["RECIPES", "RecipeLoader", "RecipeResult", "WeightAverage", "evaluate_tta", "train_recipe",
+           "write_recipe_run"]
 
 # Shared by every target; each line says why. LR values are for the *mean* (not summed) loss.
 _COMMON: dict[str, Any] = {
@@ -70,6 +71,7 @@ _COMMON: dict[str, Any] = {
     "translate": 2,            # random crops of ±2 px (zero pad 2): ±4 costs accuracy in ≤ 12-epoch runs
     "flip": "alternate",       # each image flipped in alternate epochs (random in the first): no repeats
     "eval_batch_size": 500,
+    "curve_every": 1.0,        # test curve every epoch (reporting only; `lrkit bench run methods`: every ½ epoch)
     "curve_tta": 1,            # per-epoch test curve: flip TTA (reporting only)
     "amp_on_cuda": True,       # float16 autocast + GradScaler on CUDA; CPU stays float32 (bf16 is slower here)
 }
@@ -95,179 +97,6 @@ RECIPES: dict[int, dict[str, Any]] = {
          "find": {**_COMMON["find"], "num_iter": 20},  # at B=1024 a test point costs 2.4 s: 20 of them
          "tta": 2},                 # flip × {0, 1-px} translate: 4 views, +≈0.2 over flip alone
 }
-
-
-# --------------------------------------------------------------------------------------------------
-# Data: alternating flips on top of BatchLoader
-# --------------------------------------------------------------------------------------------------
-class RecipeLoader(BatchLoader):
-    """A shuffling :class:`~lrkit.data.BatchLoader` with ``translate``-pixel random crops and
-    ``flip`` = ``"alternate"`` | ``"random"`` | ``"none"``.
-
-    ``"alternate"`` (Jordan 2024 §3.6): image ``k`` gets a fair coin ``b_k`` (drawn once from
-    ``seed``) and is flipped in epoch ``e`` iff ``b_k XOR (e mod 2)`` — random in the first epoch,
-    then every image alternates, so two consecutive epochs never show the same view. Batch ``i`` is
-    still a pure function of ``(seed, i)``: the epoch's permutation comes from ``(seed, epoch)``, the
-    crops from ``(seed, i)``, the flips from ``(seed, k, epoch)``.
-    """
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, translate: int = 2,
-                 flip: str = "alternate", preprocess=None, seed: int = 0, device=None):
-        super().__init__(x, y, batch_size, shuffle=True, augment=False, preprocess=preprocess, seed=seed,
-                         device=device)
-        if flip not in ("alternate", "random", "none"):
-            raise ValueError(f"flip must be 'alternate', 'random' or 'none', got {flip!r}")
-        if not isinstance(translate, int) or translate < 0:
-            raise ValueError(f"translate must be an int >= 0, got {translate!r}")
-        self.translate, self.flip = translate, flip
-        self._xp = F.pad(self.x, (translate,) * 4) if translate else self.x
-        g = torch.Generator().manual_seed(seed * 9_999_991 + 17)
-        self._coin = (torch.rand(len(self.x), generator=g) < 0.5).to(self.x.device)
-
-    def flipped(self, k: torch.Tensor | int, epoch: int) -> torch.Tensor:
-        """Whether image(s) ``k`` are flipped in ``epoch`` (``"alternate"`` mode)."""
-        return self._coin[k] ^ bool(epoch % 2)
-
-    def get_batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if i < 0:
-            raise ValueError(f"batch index must be >= 0, got {i}")
-        epoch, j = divmod(i, self.steps_per_epoch)
-        idx = self._epoch_perm(epoch)[j * self.batch_size:(j + 1) * self.batch_size]
-        g = torch.Generator().manual_seed((self.seed + 1) * 7_368_787 + i)
-        xb = augment_batch(self._xp[idx], g, pad=self.translate, flip=self.flip == "random", prepadded=True)
-        if self.flip == "alternate":
-            xb = torch.where(self.flipped(idx, epoch).view(-1, 1, 1, 1), xb.flip(3), xb)
-        return self.preprocess(xb), self.y[idx]
-
-
-# --------------------------------------------------------------------------------------------------
-# Weight averaging, BN statistics, test-time augmentation
-# --------------------------------------------------------------------------------------------------
-class WeightAverage:
-    r"""``fit`` callback: an exponential average of the weights, or Lookahead.
-
-    Every ``every`` steps (and at the last one), with :math:`p = t/T` the fraction of training done,
-    :math:`\beta = \mathrm{decay}^{\mathrm{every}}\,p^{\mathrm{power}}` and
-    :math:`\bar w \leftarrow \beta\,\bar w + (1-\beta)\,w` for every parameter; buffers (BN
-    statistics) are copied. ``mode="lookahead"`` then writes :math:`\bar w` back into the model
-    (Zhang et al. 2019, "slow weights"), so after the last step model and average agree;
-    ``mode="ema"`` leaves the model alone. :attr:`model` is the averaged copy — the one to evaluate.
-    """
-
-    def __init__(self, model: nn.Module, total_steps: int, *, mode: str = "lookahead", every: int = 5,
-                 decay: float = 0.95, power: float = 3.0):
-        if mode not in ("lookahead", "ema"):
-            raise ValueError(f"mode must be 'lookahead' or 'ema', got {mode!r}")
-        if not (isinstance(every, int) and every >= 1 and isinstance(total_steps, int) and total_steps >= 1):
-            raise ValueError(f"every and total_steps must be positive ints, got {every!r}, {total_steps!r}")
-        if not 0 <= decay < 1 or not power >= 0:
-            raise ValueError(f"decay must be in [0, 1) and power >= 0, got {decay!r}, {power!r}")
-        self.source, self.total, self.mode, self.every = model, total_steps, mode, every
-        self.decay, self.power = decay, power
-        self.model = copy.deepcopy(model)
-        self.updates = 0
-
-    def beta(self, done: int) -> float:
-        return self.decay ** self.every * min(1.0, done / self.total) ** self.power
-
-    @torch.no_grad()
-    def __call__(self, it: int, history: History | None = None) -> None:
-        done = it + 1
-        if done % self.every and done != self.total:
-            return
-        b = self.beta(done)
-        for avg, p in zip(self.model.parameters(), self.source.parameters(), strict=True):
-            avg.lerp_(p.detach(), 1.0 - b)
-            if self.mode == "lookahead":
-                p.copy_(avg)
-        for avg, buf in zip(self.model.buffers(), self.source.buffers(), strict=True):
-            avg.copy_(buf)
-        self.updates += 1
-
-
-@torch.no_grad()
-def recompute_bn(model: nn.Module, loader: Any, batches: int, *, channels_last: bool = True) -> None:
-    """Reset every BatchNorm's statistics and re-estimate them (cumulative average) on the first
-    ``batches`` batches of ``loader`` (``get_batch(i)``), at the model's current weights."""
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not bns or batches < 1:
-        return
-    dev, was = model_device(model), model.training
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    try:
-        for i in range(batches):
-            x = loader.get_batch(i)[0].to(dev)
-            model(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
-    finally:
-        for m, mom in zip(bns, saved, strict=True):
-            m.momentum = mom
-        model.train(was)
-
-
-def _views(x: torch.Tensor, level: int) -> list[tuple[torch.Tensor, float]]:
-    if level == 0:
-        return [(x, 1.0)]
-    views = [(x, 0.5), (x.flip(3), 0.5)]
-    if level == 2:  # the same two, shifted by 1 px (down-right, replicated border): 4 views of 1/4
-        s = F.pad(x, (1, 0, 1, 0), mode="replicate")[:, :, : x.shape[2], : x.shape[3]]
-        views = [(v, 0.25) for v, _ in views] + [(s, 0.25), (s.flip(3), 0.25)]
-    return views
-
-
-@torch.no_grad()
-def evaluate_tta(model: nn.Module, data: Any, *, level: int = 1, channels_last: bool = True,
-                 amp_dtype: torch.dtype | None = None) -> dict[str, float]:
-    """Loss and accuracy of the weighted mean of ``model``'s logits over test-time views.
-
-    ``level`` 0: the image; 1: mean of ``x`` and its horizontal flip; 2: also both shifted by one
-    pixel (4 views, equal weights). Eval mode; the model's mode is restored.
-    """
-    if level not in (0, 1, 2):
-        raise ValueError(f"level must be 0, 1 or 2, got {level!r}")
-    dev, was = model_device(model), model.training
-    model.eval()
-    loss, correct, n = 0.0, 0, 0
-    try:
-        for x, y in data:
-            x, y = x.to(dev), y.to(dev)
-            out = 0
-            for v, w in _views(x, level):
-                v = v.contiguous(memory_format=torch.channels_last) if channels_last else v
-                with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    out = out + w * model(v).float()
-            loss += float(F.cross_entropy(out, y, reduction="sum"))
-            correct += int((out.argmax(1) == y).sum())
-            n += len(y)
-    finally:
-        model.train(was)
-    if n == 0:
-        raise ValueError("evaluation data is empty")
-    return {"loss": loss / n, "acc": correct / n, "n": n}
-
-
-class _Curve:
-    """``fit`` callback: TTA-evaluate the averaged model on the test set at every epoch's end
-    (reporting only), timing each evaluation so it can be left out of the training time."""
-
-    def __init__(self, avg: WeightAverage, test: Any, spe: int, total: int, level: int, amp_dtype):
-        self.avg, self.test, self.spe, self.total, self.level, self.amp = avg, test, spe, total, level, amp_dtype
-        self.points: list[dict[str, float]] = []
-        self.eval_seconds = 0.0
-
-    def __call__(self, it: int, h: History) -> None:
-        done = it + 1
-        if done % self.spe and done != self.total:
-            return
-        t0 = time.perf_counter()
-        ev = evaluate_tta(self.avg.model, self.test, level=self.level, amp_dtype=self.amp)
-        dt = time.perf_counter() - t0
-        self.points.append({"iteration": done, "epoch": done / self.spe, **ev,
-                            "train_seconds": h.wall[-1] - self.eval_seconds, "eval_seconds": dt})
-        self.eval_seconds += dt
 
 
 # --------------------------------------------------------------------------------------------------
@@ -313,9 +142,33 @@ def _flops(model: nn.Module, x: torch.Tensor, loss_fn) -> tuple[float, float]:
     return float(train), float(fc.get_total_flops() / len(x))
 
 
+def _optimizer(method: Any, weights: list, biases: list, peak: float, cfg: dict[str, Any], B: int, total: int):
+    """The optimizer of ``method`` at LR ``peak`` over the recipe's two groups (weights, biases) and the
+    groups' LR multipliers. The recipe's SGD and schedule-free SGD give the biases ``bias_lr_mult`` × the
+    LR. Both tie the weight decay to the LR (λ·η = ``wd_lr`` × B/1024), and so does schedule-free AdamW
+    (decoupled: λ·lr per step). Prodigy and D-Adaptation take their own settings (``method.options``)."""
+    from .methods import WARMUP_FRAC
+    from .optim import OPTIMIZERS
+
+    wd_lr = cfg["wd_lr"] * B / 1024
+    kind, opts = method.optimizer, dict(method.options)
+    mults = (1.0, float(cfg["bias_lr_mult"])) if kind in ("sgd", "sgd_schedulefree") else (1.0, 1.0)
+    tied = kind in ("sgd", "sgd_schedulefree", "adamw_schedulefree")
+    groups = [{"params": ps, "lr": peak * m, **({"weight_decay": wd_lr / (peak * m)} if tied else {})}
+              for ps, m in zip((weights, biases), mults, strict=True)]
+    if kind == "sgd":
+        opt = torch.optim.SGD(groups, lr=peak, momentum=cfg["momentum"], nesterov=cfg["nesterov"])
+    else:
+        if kind in ("sgd_schedulefree", "adamw_schedulefree"):
+            opts["warmup_steps"] = max(1, round(WARMUP_FRAC * total))
+        opt = OPTIMIZERS[kind](groups, lr=peak, **opts)
+    return opt, list(mults)
+
+
 def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", threads: int | None = None,
-                 progress: bool = False, val_per_class: int = 500,
-                 overrides: dict[str, Any] | None = None) -> RecipeResult:
+                 progress: bool = False, val_per_class: int = 500, overrides: dict[str, Any] | None = None,
+                 method: Any = "one_cycle_rt", n_per_class: int | None = None,
+                 test_per_class: int | None = None) -> RecipeResult:
     """Range test, training and evaluation of ``RECIPES[target]`` (``overrides`` replace entries).
 
     ``data``: a :class:`lrkit.data.Cifar10`. ``val_per_class`` images per class are held out of the
@@ -323,12 +176,19 @@ def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", 
     :class:`RecipeResult`; ``seconds`` splits the wall time into ``range_test``, ``setup``
     (loaders, whitening), ``training`` (without the curve's evaluations), ``curve_eval`` and
     ``final_eval`` (BN recompute + test and validation TTA).
+
+    ``method`` (a :class:`lrkit.methods.Method` or its name) swaps the LR method. The default,
+    ``one_cycle_rt``, is the recipe: one-cycle at the range test's one-cycle peak. Everything else about
+    the run stays as it is: data, net, loss, averaging (``overrides={"average": None}`` turns it off),
+    and evaluation. A method without a ``rule`` runs no range test (``range_test`` is None).
+    ``n_per_class`` / ``test_per_class``: seeded subsets (smoke runs; None: all images).
     """
     from .data import cifar10_loaders
     from .finder import lr_find
+    from .methods import build_schedule, get_method
     from .models import AirNet
+    from .optim import bn_batches, recompute_bn
     from .scheduler import ScheduledLR
-    from .schedules import OneCycle
     from .train import fit
     from .utils import seed_everything
 
@@ -338,6 +198,7 @@ def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", 
     unknown = set(overrides or {}) - set(RECIPES[target])
     if unknown:
         raise ValueError(f"overrides: unknown recipe keys {sorted(unknown)}")
+    method = get_method(method)
     if threads is not None:
         torch.set_num_threads(int(threads))
     dev = torch.device(device)
@@ -347,7 +208,8 @@ def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", 
     t_start = time.perf_counter()
     seed_everything(seed)
     L = cifar10_loaders(data, batch_size=B, eval_batch_size=cfg["eval_batch_size"], val_per_class=val_per_class,
-                        augment=False, seed=seed, device=dev)
+                        n_per_class=n_per_class, test_per_class=test_per_class, augment=False, seed=seed,
+                        device=dev)
     B = L.train.batch_size  # cifar10_loaders may shrink it (tiny data)
     train = RecipeLoader(L.train.x, L.train.y, B, translate=cfg["translate"], flip=cfg["flip"],
                          preprocess=L.preprocess, seed=seed, device=dev)
@@ -357,46 +219,55 @@ def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", 
     model.init_whitening(L.preprocess(L.train.x[: cfg["whiten_images"]]), cfg["whiten_eps"])
     model.to(memory_format=torch.channels_last)
     weights, biases = _param_groups(model)
-    mult, wd_lr = float(cfg["bias_lr_mult"]), cfg["wd_lr"] * B / 1024
-
-    def set_groups(opt, peak: float) -> None:
-        for g, m in zip(opt.param_groups, (1.0, mult), strict=True):
-            g["lr"], g["weight_decay"] = peak * m, wd_lr / (peak * m)
-
-    opt = torch.optim.SGD([{"params": weights}, {"params": biases}], lr=1.0, momentum=cfg["momentum"],
-                          nesterov=cfg["nesterov"])
-    set_groups(opt, cfg["peak_fallback"])
+    spe = train.steps_per_epoch
+    total = max(1, round(cfg["epochs"] * spe))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg["label_smoothing"])
     t_setup = time.perf_counter() - t_start
 
-    # range test (its time counts), on the validation loss when there is a validation split
+    # range test (its time counts), with the recipe's SGD, on the validation loss when there is a validation split
     t0 = time.perf_counter()
-    f = cfg["find"]
-    rt = lr_find(model, train, opt, loss_fn, start_lr=f["start_lr"], end_lr=f["end_lr"], num_iter=f["num_iter"],
-                 smoothing=f["smoothing"], val_data=L.val if L.val is not None else None,
-                 val_batches=f["val_batches"], amp=amp, channels_last=True, progress=progress)
-    try:
-        sug = rt.suggest(for_="one_cycle")
-        # the sweep's LR is the reference group's (the largest); the weights' is its ratio of that
-        peak, source = sug.lr * rt.config["ratios"][0] * cfg["peak_scale"], f"range test ({sug.rule})"
-    except ValueError as e:
-        peak, source = float(cfg["peak_fallback"]), f"fallback (range test gave no suggestion: {e})"
-    lo, hi = cfg["peak_bounds"]
-    if not lo <= peak <= hi:
-        source += f"; {peak:.3g} clamped to [{lo:g}, {hi:g}]"
-        peak = min(max(peak, lo), hi)
+    rt, base = None, None
+    if method.range_test:
+        opt, _ = _optimizer(get_method("one_cycle_rt"), weights, biases, cfg["peak_fallback"], cfg, B, total)
+        f = cfg["find"]
+        rt = lr_find(model, train, opt, loss_fn, start_lr=f["start_lr"], end_lr=f["end_lr"],
+                     num_iter=f["num_iter"], smoothing=f["smoothing"], val_data=L.val if L.val is not None else None,
+                     val_batches=f["val_batches"], amp=amp, channels_last=True, progress=progress)
+        try:
+            sug = rt.suggest(for_=method.rule)
+            # the sweep's LR is the reference group's (the largest); the weights' is its ratio of that
+            ratio = rt.config["ratios"][0] * cfg["peak_scale"]
+            peak, source = sug.lr * ratio, f"range test ({sug.rule})"
+            base = sug.base_lr * ratio if sug.base_lr is not None else None
+        except ValueError as e:
+            peak, source = float(cfg["peak_fallback"]), f"fallback (range test gave no suggestion: {e})"
+            base = peak / 6 if method.schedule == "clr" else None
+        lo, hi = cfg["peak_bounds"]
+        if not lo <= peak <= hi:
+            source += f"; {peak:.3g} clamped to [{lo:g}, {hi:g}]"
+            if base is not None:
+                base *= min(max(peak, lo), hi) / peak
+            peak = min(max(peak, lo), hi)
+    else:
+        peak, source = float(method.lr), "set by hand" if method.optimizer == "sgd" else "the optimizer's lr"
     t_range = time.perf_counter() - t0
 
     # training
-    set_groups(opt, peak)
-    spe = train.steps_per_epoch
-    total = max(1, round(cfg["epochs"] * spe))
-    sched = OneCycle(max_lr=peak, total_steps=total, pct_start=cfg["pct_start"], div_factor=cfg["div_factor"],
-                     final_div_factor=cfg["final_div_factor"], anneal="linear")
-    scheduler = ScheduledLR(opt, sched, multipliers=[1.0, mult])
+    opt, mults = _optimizer(method, weights, biases, peak, cfg, B, total)
+    sched = build_schedule(method, peak, total, base=base,
+                           one_cycle={k: cfg[k] for k in ("pct_start", "div_factor", "final_div_factor")})
+    scheduler = None
+    if sched is not None:
+        with warnings.catch_warnings():  # LR-free + cosine: the schedule multiplies their lr = 1, as documented
+            warnings.simplefilter("ignore", UserWarning)
+            scheduler = ScheduledLR(opt, sched, multipliers=mults)
     a = cfg["average"]
-    avg = WeightAverage(model, total, mode=a["mode"], every=a["every"], decay=a["decay"], power=a["power"])
-    curve = _Curve(avg, L.test, spe, total, cfg["curve_tta"], amp_dtype)
+    avg = WeightAverage(model, total, mode=a["mode"], every=a["every"], decay=a["decay"], power=a["power"]) if a \
+        else None
+    evaluated = avg.model if avg is not None else model
+    every = max(1, round(cfg["curve_every"] * spe))
+    curve = Curve(evaluated, L.test, spe, total, cfg["curve_tta"], amp_dtype, every=every, optimizer=opt,
+                  train=train, bn_batches=cfg["bn_recompute_batches"])
     freeze_at = round(cfg["whiten_bias_epochs"] * spe)
 
     def freeze_whitening_bias(it: int, h: History) -> None:
@@ -405,18 +276,23 @@ def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", 
 
     try:
         hist = fit(model, opt, train, iterations=total, loss_fn=loss_fn, scheduler=scheduler, amp=amp, device=dev,
-                   channels_last=True, callbacks=[freeze_whitening_bias, avg, curve], progress=progress,
-                   desc=f"recipe {target}")
+                   channels_last=True, callbacks=[freeze_whitening_bias] + ([avg] if avg else []) + [curve],
+                   progress=progress, desc=f"recipe {target}: {method.name}")
     finally:
-        scheduler.close()
+        if scheduler is not None:
+            scheduler.close()
     t_train = curve.points[-1]["train_seconds"]  # the last step's wall, without the curve's evaluations
 
-    # final evaluation: BN statistics at the averaged weights, then TTA on all test images
+    # final evaluation: BN statistics at the evaluated weights, then TTA on all test images
     t0 = time.perf_counter()
-    recompute_bn(avg.model, train, cfg["bn_recompute_batches"])
-    final = evaluate_tta(avg.model, L.test, level=cfg["tta"], amp_dtype=amp_dtype)
-    t_final_test = time.perf_counter() - t0
-    final_val = evaluate_tta(avg.model, L.val, level=cfg["tta"], amp_dtype=amp_dtype) if L.val is not None else None
+    n_bn = cfg["bn_recompute_batches"]
+    with eval_weights(opt, evaluated, train, n_bn, amp_dtype=amp_dtype, channels_last=True):
+        if avg is not None:
+            recompute_bn(avg.model, bn_batches(train, n_bn), channels_last=True, amp_dtype=amp_dtype)
+        final = evaluate_tta(evaluated, L.test, level=cfg["tta"], amp_dtype=amp_dtype)
+        t_final_test = time.perf_counter() - t0
+        final_val = evaluate_tta(evaluated, L.val, level=cfg["tta"], amp_dtype=amp_dtype) if L.val is not None \
+            else None
     t_final = time.perf_counter() - t0
 
     ttt = None
@@ -427,14 +303,15 @@ def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", 
     if ttt is None and final["acc"] * 100 >= target:
         ttt = t_setup + t_range + t_train + t_final_test
     x = train.get_batch(0)[0][:4].to(dev).contiguous(memory_format=torch.channels_last)
-    f_train, f_eval = _flops(avg.model, x, loss_fn)
+    f_train, f_eval = _flops(evaluated, x, loss_fn)
     views = {0: 1, 1: 2, 2: 4}
     n_val = L.val.num_examples if L.val is not None else 0
+    n_rt = len(rt) if rt is not None else 0
     eval_imgs = (views[cfg["curve_tta"]] * L.test.num_examples * len(curve.points)
-                 + views[cfg["tta"]] * (L.test.num_examples + n_val) + cfg["bn_recompute_batches"] * B
-                 + len(rt) * (f["val_batches"] * cfg["eval_batch_size"] if L.val is not None else 0))
+                 + views[cfg["tta"]] * (L.test.num_examples + n_val) + n_bn * B
+                 + n_rt * (cfg["find"]["val_batches"] * cfg["eval_batch_size"] if L.val is not None else 0))
     flops = {"train_per_image": f_train, "eval_per_image": f_eval,
-             "range_test": f_train * len(rt) * B, "training": f_train * total * B,
+             "range_test": f_train * n_rt * B, "training": f_train * total * B,
              "evaluation": f_eval * eval_imgs}
     flops["total"] = flops["range_test"] + flops["training"] + flops["evaluation"]
     seconds = {"setup": t_setup, "range_test": t_range, "training": t_train, "curve_eval": curve.eval_seconds,
@@ -442,10 +319,11 @@ def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", 
     info = {"train_images": train.num_examples, "val_images": n_val, "test_images": L.test.num_examples,
             "steps_per_epoch": spe, "iterations": total, "batch_size": B, "threads": torch.get_num_threads(),
             "device": str(dev), "amp": amp, "parameters": sum(p.numel() for p in model.parameters()),
-            "weight_decay": wd_lr / peak, "whiten_bias_steps": min(freeze_at, total),
-            "averaging_updates": avg.updates, "data_source": data.source}
+            "weight_decay": opt.param_groups[0].get("weight_decay"), "whiten_bias_steps": min(freeze_at, total),
+            "averaging_updates": avg.updates if avg is not None else 0, "data_source": data.source,
+            "method": method.to_dict(), "base_lr": base}
     return RecipeResult(target, cfg, float(peak), source, rt, hist, curve.points, final, final_val, ttt,
-                        seconds, flops, avg.model, info)
+                        seconds, flops, evaluated, info)
 
 
 def write_recipe_run(res: RecipeResult, folder: Any) -> dict[str, Any]:

@@ -120,13 +120,12 @@ ROBUST_BASE = "minimum"
 #: the upper bound of a cyclical LR (its lower bound is ``max_lr / CLR_RATIO``)
 USES = ("constant", "one_cycle", "clr")
 #: the rule each use reads, bootstrapped (``'robust'``). The candidates are every rule of RULES × 1/10,
-#: 1/3, 1, 3, 10, scored on the tuning tasks of ``benchmarks/bench_suggestion_quality.py``;
-#: BENCHMARKS.md §3 has the evidence and the regret on held-out evaluation tasks. ``constant``:
-#: ``min/10`` had the lowest regret of the bootstrapped rules on the previous benchmark's held-out
-#: tasks. ``one_cycle`` and ``clr``: ``min/3`` is provisional — set before the tuning tasks of the
-#: per-use benchmark had run (in the issue's quickstart runs, peaks 2.6× and 11× above its
-#: ``min/10`` suggestion gave 4.5 points more); the benchmark's table says whether the tuning tasks choose it.
-USE_RULES: dict[str, str] = {"constant": "min/10", "one_cycle": "min/3", "clr": "min/3"}
+#: 1/3, 1, 3, 10, scored by mean regret on the 6 tuning tasks × 3 seeds of
+#: ``benchmarks/bench_suggestion_quality.py`` (full scale); the lowest wins. They chose ``min/10`` for a
+#: constant LR (regret 1.45 pp), ``min/3`` for the one-cycle peak (0.44 pp) and ``steepest`` for CLR's
+#: max_lr (1.20 pp, against 3.30 for min/3). BENCHMARKS.md §3 has that table and the regret on the held-out
+#: evaluation tasks.
+USE_RULES: dict[str, str] = {"constant": "min/10", "one_cycle": "min/3", "clr": "steepest"}
 #: Smith 2017's ratio of the CLR bounds (0.006 / 0.001)
 CLR_RATIO = 6.0
 #: the use :meth:`RangeTest.suggest` answers when asked nothing else (library, CLI, docs, notebooks)

@@ -50,6 +50,7 @@ NOTEBOOKS = {
     # "=NAME": the value of that variable in the notebook's kernel (05's peak comes from its range test)
     "05_one_cycle": ({"max_lr": "=MAX_LR", "pct_start": 0.1, "base_momentum": 0.85}, set()),
     "06_discriminative_finetuning": ({"hi": 0.05, "lo": 0.05 / 100, "rule": "ulmfit"}, {"lo"}),
+    "08_beyond_schedules": ({"lr": "=explorer_peak", "branches": 3, "after": "wsd", "cooldown": "1-sqrt"}, set()),
 }
 PROBE = ('import json; print("LRKIT_PROBE" + json.dumps({k: {"value": w.value, "disabled": bool(w.disabled), '
          '"log": getattr(w, "is_log", None), "lo": getattr(w, "lo", None), "hi": getattr(w, "hi", None), '

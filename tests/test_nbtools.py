@@ -84,3 +84,43 @@ def test_lead():
     assert lead(3.0, 1.0, scale=1, unit="×", digits=1) == "ahead by 2.0 ×"
     with pytest.raises(ValueError, match="a must be a finite"):
         lead(float("nan"), 0.1)
+
+
+def test_wsd_branches_are_exactly_wsd_of_that_length():
+    """A branch continued from the trunk ends with the same weights as WSD.branch(s) trained from scratch."""
+    import torch
+
+    from lrkit.data import BatchLoader
+    from lrkit.nbtools import run_wsd_branches
+    from lrkit.schedules import WSD
+    from lrkit.train import fit
+    from lrkit.utils import seed_everything
+
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (96, 3, 4, 4), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, 3, (96,), generator=g)
+    train = BatchLoader(x, y, 16, shuffle=True, augment=True, seed=1)
+
+    def make_model():
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                   torch.nn.Flatten(), torch.nn.Linear(16, 3))
+
+    def make_opt(m, lr):
+        return torch.optim.SGD(m.parameters(), lr=lr, momentum=0.9, weight_decay=1e-3)
+
+    wsd = WSD(0.1, 30, warmup_steps=4, cooldown_steps=6, cooldown="1-sqrt")
+    out = run_wsd_branches(make_model, make_opt, train, wsd, [10, 5], seed=3, progress=False)
+    assert sorted(out["branches"]) == [5, 10] and len(out["trunk"]) == 10
+    for s, h in out["branches"].items():
+        ref_lrs = wsd.branch(s)(torch.arange(s, s + 6).double().numpy())
+        assert [lr[0] for lr in h.lr] == pytest.approx(list(ref_lrs), rel=1e-12)
+        seed_everything(3)
+        m = make_model()
+        opt = make_opt(m, 0.1)
+        ref = fit(m, opt, train, iterations=s + 6, schedule=wsd.branch(s), progress=False)
+        assert ref.train_loss[s:] == h.train_loss  # the same batches and weights, step for step
+    with pytest.raises(ValueError, match="warm-up"):
+        run_wsd_branches(make_model, make_opt, train, wsd, [2])
+    with pytest.raises(ValueError, match="get_batch"):
+        run_wsd_branches(make_model, make_opt, [(x, y)], wsd, [5])

@@ -238,7 +238,29 @@ def check_06(r):
     assert r["explorer_changed"] is True
 
 
-CHECKS = {"01": check_01, "02": check_02, "03": check_03, "04": check_04, "05": check_05, "06": check_06}
+def check_08(r):
+    w = r["warmup_runs"]
+    assert w["lr_first_step"]["10 % linear warm-up"] == 0.0 and w["lr_first_step"]["no warm-up"] == w["high_lr"]
+    assert 0 < r["warmup_start"]["exponential"] < r["warmup_start"]["linear"]
+    rt = r["range_tests"]
+    for opt in ("sgd", "adamw"):
+        assert all(_finite(v) and v > 0 for v in rt[opt].values()), rt
+    assert rt["sgd_over_adamw_constant"] == pytest.approx(rt["sgd"]["constant"] / rt["adamw"]["constant"])
+    assert len(r["batch_lrs"]) == 3 and _finite(r["batch_exponent"])
+    assert all(_finite(v) and v > 0 for v in r["weight_norm_growth"].values())
+    assert r["explorer_changed"] is True
+    wsd = r["wsd"]
+    assert wsd["branch_lrs_match"] is True and wsd["starts"] == sorted(wsd["starts"])
+    assert len(wsd["branch_acc"]) == len(wsd["starts"]) and all(_finite(a) for a in wsd["branch_acc"].values())
+    sf = r["schedule_free"]
+    assert sf["at_x"] == pytest.approx(sf["fit_final"]), "fit must report schedule-free at x with BN recomputed"
+    p = r["prodigy"]
+    assert p["steps"] >= 10 and 0 < p["d_first"] <= p["d_final"], p
+    assert r["bench"]["runs"] >= 0
+
+
+CHECKS = {"01": check_01, "02": check_02, "03": check_03, "04": check_04, "05": check_05, "06": check_06,
+          "08": check_08}
 
 
 @pytest.mark.notebook

@@ -12,7 +12,8 @@ from torch import nn
 from lrkit import cli, recipe
 from lrkit.data import synthetic_cifar10
 from lrkit.models import MODELS, AirNet, whitening_init
-from lrkit.recipe import RECIPES, RecipeLoader, WeightAverage, evaluate_tta, recompute_bn, train_recipe
+from lrkit.optim import bn_batches, recompute_bn
+from lrkit.recipe import RECIPES, RecipeLoader, WeightAverage, evaluate_tta, train_recipe
 from lrkit.train import evaluate
 
 TINY = {"epochs": 3, "widths": (8, 16, 16), "batch_size": 64, "whiten_images": 200, "eval_batch_size": 100,
@@ -183,10 +184,10 @@ def test_tta_is_the_mean_of_the_two_logits_and_level_0_is_evaluate():
         evaluate_tta(model, data, level=3)
 
 
-def test_recompute_bn_uses_the_given_batches():
+def test_recompute_bn_on_the_recipe_loader_uses_its_first_batches():
     m = nn.Sequential(nn.Conv2d(3, 2, 1), nn.BatchNorm2d(2, momentum=0.4))
     x, y, L = _loader(translate=0)
-    recompute_bn(m, L, 2, channels_last=False)
+    recompute_bn(m, bn_batches(L, 2))
     with torch.no_grad():
         h = torch.cat([m[0](L.get_batch(i)[0]) for i in range(2)])
     torch.testing.assert_close(m[1].running_mean, h.mean((0, 2, 3)), atol=1e-5, rtol=1e-5)

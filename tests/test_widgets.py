@@ -10,6 +10,7 @@ import ipywidgets as W
 import numpy as np
 import pytest
 
+from lrkit.modern_widgets import WSDExplorer
 from lrkit.nbtools import Recorder
 from lrkit.suggest import RangeTest
 from lrkit.utils import jsonable, loads
@@ -47,6 +48,7 @@ FACTORIES = {
     "sgdr": SGDRExplorer,
     "one_cycle": OneCycleExplorer,
     "discriminative": lambda: DiscriminativeExplorer(_discriminative(), apply=True),
+    "wsd": WSDExplorer,
 }
 
 
@@ -92,6 +94,8 @@ def test_every_widget_is_wired(name):
             ex.widgets["rule"].value = "ulmfit"
         if name == "discriminative" and key == "lo":
             ex.widgets["rule"].value = "spread"
+        if name == "wsd" and key in ("cooldown", "cooldown_frac", "branches"):
+            ex.widgets["after"].value = "wsd"
         if name == "one_cycle" and key == "three_phase":
             ex.widgets["pct_start"].value = 0.3
         assert not w.disabled, f"{name}.{key}: disabled although it matters now"
@@ -259,3 +263,22 @@ def test_gd_in_place_path_matches_the_data(surface):
     np.testing.assert_allclose(path.get_xdata(), d["w"][:, 0])
     assert len(a_loss.lines[0].get_xdata()) == len(d["loss"]) == 16
     assert "lr = 0.04 " in a_path.get_title() and "15 steps" in a_loss.get_title()
+
+
+def test_wsd_explorer_branches_are_the_schedule_s_branches():
+    from lrkit.schedules import WSD
+
+    ex = WSDExplorer(lr=0.5, total_steps=1000, warmup_frac=0.1, cooldown_frac=0.2, branches=3)
+    d = ex.last["data"]
+    sched = WSD(0.5, 1000, warmup_steps=100, cooldown_steps=200, cooldown="1-sqrt")
+    np.testing.assert_allclose(d["lr"], sched(np.arange(1000.0)), rtol=0, atol=0)
+    assert d["stats"]["branch_starts"] == [275, 450, 625] and d["stats"]["decay_start"] == 800
+    for b in d["branches"]:  # each branch: the constant run up to its start, then the same cooldown
+        br = sched.branch(b["start"])
+        np.testing.assert_allclose(b["lr"], br(b["t"]))
+        assert b["t"][0] == b["start"] and b["t"][-1] == b["start"] + 199 and b["lr"][0] == 0.5
+    ex.widgets["after"].value = "cosine"
+    assert ex.widgets["branches"].disabled and ex.last["data"]["branches"] == []
+    ex.widgets["warmup_kind"].value = "exponential"
+    lr = ex.last["data"]["lr"]
+    assert lr[0] == pytest.approx(0.5e-3) and lr[100] == pytest.approx(0.5) and lr[-1] < 1e-4

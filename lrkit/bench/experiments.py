@@ -18,6 +18,8 @@ from typing import Any
 
 from .. import schedules as S
 from ..utils import did_you_mean
+from .methods import build_runs as build_method_runs
+from .methods import check_packages
 from .rangetests import prepare_range_tests
 from .spec import SCALES, Experiment, RunSpec
 from .transfer import NO_PAPER_SCALE, build_runs, check_transfer, prepare_transfer
@@ -214,6 +216,15 @@ EXPERIMENTS: dict[str, Experiment] = {
                    unavailable={"paper": NO_PAPER_SCALE, "full": "lite already uses all the labels it needs"},
                    prepare=prepare_transfer,
                    check=check_transfer),
+        Experiment("methods", "LR methods on the fast recipe: range test, schedules, schedule-free, LR-free",
+                   "methods",
+                   "The 85 % recipe's half-width AirNet (batch 512, 45k training / 5k validation images) trained "
+                   "with each LR method of lrkit.methods.METHODS and a one-cycle grid (the reference: best "
+                   "validation accuracy), at two budgets; test accuracy every half epoch; steps to targets "
+                   "and performance profiles (lrkit.bench.methods).",
+                   {}, build_method_runs, seeds={"smoke": 1, "lite": 3, "full": 3},
+                   unavailable={"paper": "the methods come from several papers; there is no one protocol"},
+                   check=check_packages),
     ]
 }
 

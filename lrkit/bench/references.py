@@ -83,6 +83,19 @@ REFERENCES: dict[str, Reference] = {
         protocol="η^{l−1} = η^l / 2.6; slanted triangular LR; unfreeze one layer group per epoch from the top.",
         claim="Discriminative fine-tuning + STLR + gradual unfreezing beat fine-tuning the whole model at one LR.",
     ),
+    "methods": Reference(
+        key="methods",
+        paper=("Hu et al. 2024, MiniCPM (WSD); Hägele et al. 2024, Scaling Laws and Compute-Optimal Training "
+               "Beyond Fixed Training Durations; Defazio et al. 2024, The Road Less Scheduled (schedule-free); "
+               "Mishchenko & Defazio 2023, Prodigy; Defazio & Mishchenko 2023, D-Adaptation"),
+        arxiv="2404.06395; 2405.18392; 2405.15682; 2306.06101; 2301.07733",
+        where="WSD: MiniCPM §4, Hägele et al. §3; schedule-free: §1 and the AlgoPerf 2024 self-tuning track",
+        metric="test accuracy %",
+        protocol=("No paper ran these methods side by side on one CIFAR-10 net; this experiment is lrkit's own "
+                  "comparison on its fast recipe."),
+        claim=("A constant LR plus a short 1-sqrt cooldown matches cosine (Hägele et al.); schedule-free "
+               "AdamW won AlgoPerf 2024's self-tuning track (Defazio et al.)."),
+    ),
 }
 
 

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from ..utils import ci95
 from .experiments import EXPERIMENTS, SCALES, get_experiment
+from .methods import methods_figure, methods_notes
 from .references import reference
 from .store import load_results
 
@@ -41,9 +43,6 @@ def _acc_at(res: dict[str, Any], iteration: int) -> float | None:
     return float(acc[k[-1]]) if len(k) else None
 
 
-_T95 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}
-
-
 def paired(summ: dict[str, dict[str, Any]], arm: str, base: str, *, arm_at: int | None = None,
            base_at: int | None = None) -> tuple[float, float, int]:
     """``arm``'s test accuracy minus ``base``'s (pp), paired by seed: (mean, 95 % t-interval half-width,
@@ -56,8 +55,7 @@ def paired(summ: dict[str, dict[str, Any]], arm: str, base: str, *, arm_at: int 
          if r["seed"] in b and acc(r, arm_at) is not None and b[r["seed"]] is not None]
     if not d:
         return float("nan"), float("nan"), 0
-    half = _T95.get(len(d), 1.96) * float(np.std(d, ddof=1)) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
-    return float(np.mean(d)), half, len(d)
+    return float(np.mean(d)), ci95(d), len(d)
 
 
 def _pm(m: float, half: float, n: int) -> str:
@@ -264,6 +262,8 @@ def experiment_notes(name: str, summ: dict[str, dict[str, Any]],
         return _anytime_notes(summ, "piecewise_constant") + _anytime_notes(summ, "one_cycle")
     if name == "discriminative":
         return _discriminative_notes(summ)
+    if name == "methods":
+        return methods_notes(results or [r for s in summ.values() for r in s["results"]])
     if name == "smith2017-fig3":
         notes = []
         for r in results or [r for s in summ.values() for r in s["results"]]:
@@ -313,7 +313,7 @@ def report(out: str | Path = "runs/bench", *, experiments: list[str] | None = No
             notes = experiment_notes(name, summ, results)
             if ref.claim:
                 notes.append(f"paper's claim: {ref.claim}")
-            lines += [f"- {n}" for n in notes] + [""]
+            lines += [n if not n or n.startswith("|") else f"- {n}" for n in notes] + [""]  # tables stay tables
             fig = _figure(name, scale, summ, results, ref, exp.factors.get(scale, 1.0))
             figdir.mkdir(parents=True, exist_ok=True)
             path = figdir / f"{name}-{scale}.png"
@@ -344,6 +344,8 @@ def _figure(name: str, scale: str, summ, results, ref, factor: float):
 
     if name == "discriminative":
         return _discriminative_figure(scale, summ)
+    if name == "methods":
+        return methods_figure(results, scale)
     if name == "smith2017-fig3":
         fig, ax = plt.subplots(figsize=(7, 4))
         for r in results:

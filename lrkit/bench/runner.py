@@ -26,6 +26,7 @@ from typing import Any
 from ..utils import check_int
 from .executors import check_executor, get_executor, run_all
 from .experiments import get_experiment
+from .methods import train_method
 from .rangetests import KEY as RT_KEY
 from .rangetests import range_test_lr
 from .spec import RunSpec
@@ -130,7 +131,7 @@ class _EvalAt:
 
 #: how a run of each ``RunSpec.kind`` is trained: ``trainer(spec, seed, ctx, started) -> result``
 TRAINERS: dict[str, Callable[[RunSpec, int, Context, float], dict[str, Any]]] = {
-    "train": train_spec, "accuracy_range_test": train_spec, "transfer": train_arm}
+    "train": train_spec, "accuracy_range_test": train_spec, "transfer": train_arm, "recipe_method": train_method}
 
 
 def run_unit(spec: RunSpec, seed: int, ctx: Context) -> dict[str, Any]:

@@ -1,0 +1,187 @@
+"""The fast recipe's building blocks: a loader with alternating flips, weight averaging, test-time
+augmentation, and the test curve that :func:`lrkit.recipe.train_recipe` draws (for reporting only).
+
+Split out of :mod:`lrkit.recipe` so that the recipe module holds the recipe (its table and its run),
+and these pieces can be tested on their own.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import BatchLoader, augment_batch
+from .optim import eval_weights
+from .train import History, model_device
+
+__all__ = ["Curve", "RecipeLoader", "WeightAverage", "evaluate_tta"]
+
+# --------------------------------------------------------------------------------------------------
+# Data: alternating flips on top of BatchLoader
+# --------------------------------------------------------------------------------------------------
+class RecipeLoader(BatchLoader):
+    """A shuffling :class:`~lrkit.data.BatchLoader` with ``translate``-pixel random crops and
+    ``flip`` = ``"alternate"`` | ``"random"`` | ``"none"``.
+
+    ``"alternate"`` (Jordan 2024 §3.6): image ``k`` gets a fair coin ``b_k`` (drawn once from
+    ``seed``) and is flipped in epoch ``e`` iff ``b_k XOR (e mod 2)`` — random in the first epoch,
+    then every image alternates, so two consecutive epochs never show the same view. Batch ``i`` is
+    still a pure function of ``(seed, i)``: the epoch's permutation comes from ``(seed, epoch)``, the
+    crops from ``(seed, i)``, the flips from ``(seed, k, epoch)``.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, translate: int = 2,
+                 flip: str = "alternate", preprocess=None, seed: int = 0, device=None):
+        super().__init__(x, y, batch_size, shuffle=True, augment=False, preprocess=preprocess, seed=seed,
+                         device=device)
+        if flip not in ("alternate", "random", "none"):
+            raise ValueError(f"flip must be 'alternate', 'random' or 'none', got {flip!r}")
+        if not isinstance(translate, int) or translate < 0:
+            raise ValueError(f"translate must be an int >= 0, got {translate!r}")
+        self.translate, self.flip = translate, flip
+        self._xp = F.pad(self.x, (translate,) * 4) if translate else self.x
+        g = torch.Generator().manual_seed(seed * 9_999_991 + 17)
+        self._coin = (torch.rand(len(self.x), generator=g) < 0.5).to(self.x.device)
+
+    def flipped(self, k: torch.Tensor | int, epoch: int) -> torch.Tensor:
+        """Whether image(s) ``k`` are flipped in ``epoch`` (``"alternate"`` mode)."""
+        return self._coin[k] ^ bool(epoch % 2)
+
+    def get_batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if i < 0:
+            raise ValueError(f"batch index must be >= 0, got {i}")
+        epoch, j = divmod(i, self.steps_per_epoch)
+        idx = self._epoch_perm(epoch)[j * self.batch_size:(j + 1) * self.batch_size]
+        g = torch.Generator().manual_seed((self.seed + 1) * 7_368_787 + i)
+        xb = augment_batch(self._xp[idx], g, pad=self.translate, flip=self.flip == "random", prepadded=True)
+        if self.flip == "alternate":
+            xb = torch.where(self.flipped(idx, epoch).view(-1, 1, 1, 1), xb.flip(3), xb)
+        return self.preprocess(xb), self.y[idx]
+
+
+# --------------------------------------------------------------------------------------------------
+# Weight averaging, BN statistics, test-time augmentation
+# --------------------------------------------------------------------------------------------------
+class WeightAverage:
+    r"""``fit`` callback: an exponential average of the weights, or Lookahead.
+
+    Every ``every`` steps (and at the last one), with :math:`p = t/T` the fraction of training done,
+    :math:`\beta = \mathrm{decay}^{\mathrm{every}}\,p^{\mathrm{power}}` and
+    :math:`\bar w \leftarrow \beta\,\bar w + (1-\beta)\,w` for every parameter; buffers (BN
+    statistics) are copied. ``mode="lookahead"`` then writes :math:`\bar w` back into the model
+    (Zhang et al. 2019, "slow weights"), so after the last step model and average agree;
+    ``mode="ema"`` leaves the model alone. :attr:`model` is the averaged copy — the one to evaluate.
+    """
+
+    def __init__(self, model: nn.Module, total_steps: int, *, mode: str = "lookahead", every: int = 5,
+                 decay: float = 0.95, power: float = 3.0):
+        if mode not in ("lookahead", "ema"):
+            raise ValueError(f"mode must be 'lookahead' or 'ema', got {mode!r}")
+        if not (isinstance(every, int) and every >= 1 and isinstance(total_steps, int) and total_steps >= 1):
+            raise ValueError(f"every and total_steps must be positive ints, got {every!r}, {total_steps!r}")
+        if not 0 <= decay < 1 or not power >= 0:
+            raise ValueError(f"decay must be in [0, 1) and power >= 0, got {decay!r}, {power!r}")
+        self.source, self.total, self.mode, self.every = model, total_steps, mode, every
+        self.decay, self.power = decay, power
+        self.model = copy.deepcopy(model)
+        self.updates = 0
+
+    def beta(self, done: int) -> float:
+        return self.decay ** self.every * min(1.0, done / self.total) ** self.power
+
+    @torch.no_grad()
+    def __call__(self, it: int, history: History | None = None) -> None:
+        done = it + 1
+        if done % self.every and done != self.total:
+            return
+        b = self.beta(done)
+        for avg, p in zip(self.model.parameters(), self.source.parameters(), strict=True):
+            avg.lerp_(p.detach(), 1.0 - b)
+            if self.mode == "lookahead":
+                p.copy_(avg)
+        for avg, buf in zip(self.model.buffers(), self.source.buffers(), strict=True):
+            avg.copy_(buf)
+        self.updates += 1
+
+
+def _views(x: torch.Tensor, level: int) -> list[tuple[torch.Tensor, float]]:
+    if level == 0:
+        return [(x, 1.0)]
+    views = [(x, 0.5), (x.flip(3), 0.5)]
+    if level == 2:  # the same two, shifted by 1 px (down-right, replicated border): 4 views of 1/4
+        s = F.pad(x, (1, 0, 1, 0), mode="replicate")[:, :, : x.shape[2], : x.shape[3]]
+        views = [(v, 0.25) for v, _ in views] + [(s, 0.25), (s.flip(3), 0.25)]
+    return views
+
+
+@torch.no_grad()
+def evaluate_tta(model: nn.Module, data: Any, *, level: int = 1, channels_last: bool = True,
+                 amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+    """Loss and accuracy of the weighted mean of ``model``'s logits over test-time views.
+
+    ``level`` 0: the image; 1: mean of ``x`` and its horizontal flip; 2: also both shifted by one
+    pixel (4 views, equal weights). Eval mode; the model's mode is restored.
+    """
+    if level not in (0, 1, 2):
+        raise ValueError(f"level must be 0, 1 or 2, got {level!r}")
+    dev, was = model_device(model), model.training
+    model.eval()
+    loss, correct, n = 0.0, 0, 0
+    try:
+        for x, y in data:
+            x, y = x.to(dev), y.to(dev)
+            out = 0
+            for v, w in _views(x, level):
+                v = v.contiguous(memory_format=torch.channels_last) if channels_last else v
+                with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    out = out + w * model(v).float()
+            loss += float(F.cross_entropy(out, y, reduction="sum"))
+            correct += int((out.argmax(1) == y).sum())
+            n += len(y)
+    finally:
+        model.train(was)
+    if n == 0:
+        raise ValueError("evaluation data is empty")
+    return {"loss": loss / n, "acc": correct / n, "n": n}
+
+
+class Curve:
+    """``fit`` callback: evaluate ``model`` on the test set every ``every`` steps and after the last one
+    (reporting only), with ``level`` test-time views, and time each evaluation so it can be left out of
+    the training time.
+
+    The evaluation runs inside :class:`lrkit.optim.eval_weights`. For a schedule-free ``optimizer``, that
+    means at its averaged weights, with the BatchNorm statistics recomputed there on ``bn_batches``
+    batches of ``train``. For every other optimizer, it is a plain evaluation. ``points[k]`` holds
+    iteration, epoch, loss, acc, ``train_seconds`` (the wall time of training up to that step, with
+    the earlier evaluations left out) and ``eval_seconds``.
+    """
+
+    def __init__(self, model: nn.Module, test: Any, spe: int, total: int, level: int, amp_dtype, *,
+                 every: int | None = None, optimizer: Any = None, train: Any = None, bn_batches: int = 4):
+        self.model, self.test, self.spe, self.total, self.level, self.amp = model, test, spe, total, level, amp_dtype
+        self.every = max(1, int(every or spe))
+        self.optimizer, self.train, self.bn_batches = optimizer, train, bn_batches
+        self.points: list[dict[str, float]] = []
+        self.eval_seconds = 0.0
+
+    def __call__(self, it: int, h: History) -> None:
+        done = it + 1
+        if done % self.every and done != self.total:
+            return
+        t0 = time.perf_counter()
+        if self.optimizer is not None:
+            with eval_weights(self.optimizer, self.model, self.train, self.bn_batches, amp_dtype=self.amp,
+                              channels_last=True):
+                ev = evaluate_tta(self.model, self.test, level=self.level, amp_dtype=self.amp)
+        else:
+            ev = evaluate_tta(self.model, self.test, level=self.level, amp_dtype=self.amp)
+        dt = time.perf_counter() - t0
+        self.points.append({"iteration": done, "epoch": done / self.spe, **ev,
+                            "train_seconds": h.wall[-1] - self.eval_seconds, "eval_seconds": dt})
+        self.eval_seconds += dt
