@@ -123,8 +123,8 @@ USES = ("constant", "one_cycle", "clr")
 #: 1/3, 1, 3, 10, scored by mean regret on the 6 tuning tasks × 3 seeds of
 #: ``benchmarks/bench_suggestion_quality.py`` (full scale); the lowest wins. They chose ``min/10`` for a
 #: constant LR (regret 1.45 pp), ``min/3`` for the one-cycle peak (0.44 pp) and ``steepest`` for CLR's
-#: max_lr (1.20 pp, against 3.30 for min/3). BENCHMARKS.md §3 has that table and the regret on the held-out
-#: evaluation tasks.
+#: max_lr (1.20 pp, against 3.30 for min/3). On the 9 held-out evaluation tasks none of the three is the
+#: lowest of the finders (a fastai rule is, within the intervals); BENCHMARKS.md §3 has both tables and why.
 USE_RULES: dict[str, str] = {"constant": "min/10", "one_cycle": "min/3", "clr": "steepest"}
 #: Smith 2017's ratio of the CLR bounds (0.006 / 0.001)
 CLR_RATIO = 6.0
