@@ -82,7 +82,7 @@ RECIPES: dict[int, dict[str, Any]] = {
     85: {**_COMMON,
          "widths": (32, 128, 128),  # half width: 3× the throughput of full width
          "epochs": 5,               # 4 epochs: validation 86.6 / 84.5 / 83.3 % on seeds 0-2 (median below 85);
-         #                            5 epochs ≈ 155 s training (2 threads, 2026-11-26)
+         #                            5 epochs: 156–179 s of training (2 threads, idle, 2026-11-26)
          "batch_size": 512,         # ≈ 88 steps/epoch: enough steps in 4 epochs; CPU speed flat above 256
          "tta": 1},                 # flip TTA: +≈0.3–0.5 points for 2× a (cheap) evaluation
     90: {**_COMMON,
