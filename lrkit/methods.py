@@ -30,8 +30,8 @@ __all__ = ["METHODS", "OPTIMIZER_KINDS", "SCHEDULE_KINDS", "WARMUP_FRAC", "Metho
            "get_method", "grid_method"]
 
 #: warm-up length of warmup + cosine, WSD and the schedule-free optimizers, as a fraction of the run. It is
-#: the same for all of them, so that they differ only in what follows the warm-up. 10 % is within the
-#: 5–10 % common for short runs (the schedulefree README's CIFAR example warms up for 5 % of the steps).
+#: the same for all of them, so that they differ only in what follows the warm-up (10 %: a common choice
+#: for short runs, not tuned here).
 WARMUP_FRAC = 0.10
 #: WSD's cooldown: 20 % of the run, 1-sqrt shape (Hägele et al. 2024, §3: the best of the shapes they tried)
 WSD_COOLDOWN_FRAC, WSD_COOLDOWN = 0.20, "1-sqrt"
@@ -136,6 +136,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("sf_adamw", "schedule-free AdamW (default lr)", "schedule-free", "none", "adamw_schedulefree",
            lr=0.0025, note="the package's default lr 0.0025 and betas; no range test"),
     Method("prodigy", "Prodigy + cosine (lr = 1)", "LR-free", "cosine", "prodigy", lr=1.0,
+           # the prodigyopt README recommends lr = 1 and cosine annealing; it advises safeguard_warmup, bias
+           # correction and weight decay 0.01 for diffusion models, and we use them here too
            options={"safeguard_warmup": True, "use_bias_correction": True, "weight_decay": 0.01},
            note="lr = 1 with cosine annealing, safeguard_warmup and bias correction, as the prodigyopt README "
                 "advises; decoupled weight decay 0.01 (torch AdamW's default)"),
