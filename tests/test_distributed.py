@@ -178,6 +178,7 @@ def _worker(rank: int, tmp: str) -> None:
                                          world_size=WORLD, timeout=datetime.timedelta(seconds=60))
     try:
         torch.save(run_scenarios(tmp), os.path.join(tmp, f"rank{rank}.pt"))
+        torch.distributed.barrier()  # no rank tears the group down while the other is still in a collective
     finally:
         torch.distributed.destroy_process_group()
 
