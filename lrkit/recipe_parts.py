@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -175,11 +176,9 @@ class Curve:
         if done % self.every and done != self.total:
             return
         t0 = time.perf_counter()
-        if self.optimizer is not None:
-            with eval_weights(self.optimizer, self.model, self.train, self.bn_batches, amp_dtype=self.amp,
-                              channels_last=True):
-                ev = evaluate_tta(self.model, self.test, level=self.level, amp_dtype=self.amp)
-        else:
+        weights = (eval_weights(self.optimizer, self.model, self.train, self.bn_batches, amp_dtype=self.amp,
+                                channels_last=True) if self.optimizer is not None else nullcontext())
+        with weights:  # schedule-free: at x, BN recomputed; any other optimizer: a plain evaluation
             ev = evaluate_tta(self.model, self.test, level=self.level, amp_dtype=self.amp)
         dt = time.perf_counter() - t0
         self.points.append({"iteration": done, "epoch": done / self.spe, **ev,
