@@ -1,0 +1,80 @@
+"""benchmarks/tune_recipe.py and benchmarks/profile_recipe.py: bad input, and a tiny run of each on
+synthetic data (a few seconds)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from lrkit.data import synthetic_cifar10
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+TINY = {"widths": (8, 16, 16), "batch_size": 64, "whiten_images": 200, "eval_batch_size": 100,
+        "bn_recompute_batches": 2,
+        "find": {"start_lr": 1e-2, "end_lr": 30.0, "num_iter": 12, "smoothing": 0.2, "val_batches": 1}}
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.modules.pop(spec.name, None)
+    return mod
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--target", "90", "--set", "epochs"], "expected KEY=VALUE"),
+    (["--target", "90", "--set", "epochs=ten"], "not a Python literal"),
+    (["--target", "90", "--set", "epoch=10"], "unknown recipe keys ['epoch']"),
+    (["--target", "91"], "--target"),
+    (["--target", "90", "--seeds", "0"], "--seeds"),
+    (["--target", "90", "--val-per-class", "0"], "--val-per-class"),
+])
+def test_tune_recipe_refuses_bad_input_before_any_work(argv, message, tmp_path, capsys):
+    tune = _load("tune_recipe")
+    with pytest.raises(SystemExit) as e:
+        tune.main([*argv, "--out", str(tmp_path)])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_tune_recipe_stores_each_seed_and_reuses_it(tmp_path, capsys):
+    tune = _load("tune_recipe")
+    data = synthetic_cifar10(40, 10, seed=0)
+    argv = ["--target", "85", "--seeds", "2", "--val-per-class", "5", "--out", str(tmp_path),
+            "--set", "epochs=2", *[a for k, v in TINY.items() for a in ("--set", f"{k}={v!r}")]]
+    assert tune.main(argv, data=data) == 0
+    runs = sorted(tmp_path.glob("target85-*/seed*/summary.json"))
+    assert [p.parent.name for p in runs] == ["seed0", "seed1"]
+    assert all(c.isalnum() or c in "._-" for c in runs[0].parent.parent.name)  # a clean folder name
+    vals = [100 * json.loads(p.read_text())["final_val"]["acc"] for p in runs]
+    out = capsys.readouterr().out
+    assert f"validation {vals[0]:.2f} %" in out and "median validation accuracy" in out
+    stamp = [p.stat().st_mtime_ns for p in runs]
+    assert tune.main(argv, data=None) == 0  # stored: no data needed, nothing retrained
+    assert [p.stat().st_mtime_ns for p in runs] == stamp
+
+
+def test_profile_recipe_writes_operator_shares(tmp_path, capsys):
+    prof = _load("profile_recipe")
+    assert prof.group_of("aten::convolution_backward") == "convolution (forward + backward)"
+    assert prof.group_of("aten::native_batch_norm") == "BatchNorm (forward + backward)"
+    assert prof.group_of("aten::something_new") == "other"
+    data = synthetic_cifar10(40, 10, seed=0)
+    assert prof.main(["--epochs", "1", "--threads", "1", "--out", str(tmp_path)], data=data, overrides=TINY,
+                     val_per_class=5) == 0
+    rec = json.loads((tmp_path / "profile85.json").read_text())
+    assert rec["iterations"] > 0 and rec["self_cpu_seconds"] > 0
+    assert sum(g["share"] for g in rec["groups"].values()) == pytest.approx(1.0)
+    assert sum(o["share"] for o in rec["ops"]) == pytest.approx(1.0)
+    assert rec["groups"]["convolution (forward + backward)"]["share"] > 0
+    assert "| group |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        prof.main(["--epochs", "0", "--out", str(tmp_path)])
