@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent
 
 #: coarse groups of operators, first match wins (regex on the aten name)
 GROUPS = (
+    ("autograd engine (per-node bookkeeping)", r"^autograd::"),
     ("convolution (forward + backward)", r"conv|mkldnn_convolution|slow_conv"),
     ("BatchNorm (forward + backward)", r"batch_norm"),
     ("pooling", r"pool"),
@@ -31,6 +32,7 @@ GROUPS = (
     ("matmul / linear head", r"\bmm\b|addmm|matmul|linear|aten::mm"),
     ("optimizer + weight averaging (elementwise on parameters)", r"_foreach|lerp|addcmul|add_|mul_|sgd"),
     ("loss", r"cross_entropy|log_softmax|nll_loss"),
+    ("fill / zero (gradients, pooling indices, buffers)", r"fill_|zero_|empty"),
     ("data: augmentation, copies, layout", r"copy_|flip|index|cat|contiguous|clone|to_copy|gather|pad|roll|where"),
 )
 

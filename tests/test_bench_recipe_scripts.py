@@ -67,6 +67,7 @@ def test_profile_recipe_writes_operator_shares(tmp_path, capsys):
     assert prof.group_of("aten::convolution_backward") == "convolution (forward + backward)"
     assert prof.group_of("aten::native_batch_norm") == "BatchNorm (forward + backward)"
     assert prof.group_of("aten::something_new") == "other"
+    assert prof.group_of("autograd::engine::evaluate_function: ConvolutionBackward0").startswith("autograd engine")
     data = synthetic_cifar10(40, 10, seed=0)
     assert prof.main(["--epochs", "1", "--threads", "1", "--out", str(tmp_path)], data=data, overrides=TINY,
                      val_per_class=5) == 0
