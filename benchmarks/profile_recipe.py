@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None, *, data=None, overrides: dict | None = N
               "target": args.target, "epochs": args.epochs, "threads": args.threads, "versions": versions(),
               "wall_seconds_profiled": wall, "self_cpu_seconds": total, "recipe_seconds": res.seconds,
               "iterations": res.info["iterations"],
-              "groups": {k: {"self_cpu_s": v, "share": v / total} for k, v in sorted(groups.items(), key=lambda kv: -kv[1])},
+              "groups": {k: {"self_cpu_s": v, "share": v / total}
+                         for k, v in sorted(groups.items(), key=lambda kv: -kv[1])},
               "ops": ops}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
