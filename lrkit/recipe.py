@@ -238,8 +238,10 @@ def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", 
         try:
             sug = rt.suggest(for_=method.rule)
             # the sweep's LR is the reference group's (the largest); the weights' is its ratio of that
-            ratio = rt.config["ratios"][0] * cfg["peak_scale"]
+            ratio = rt.config["ratios"][0] * cfg["peak_scale"] * method.lr_scale
             peak, source = sug.lr * ratio, f"range test ({sug.rule})"
+            if method.lr_scale != 1.0:
+                source += f" × {method.lr_scale:g}"
             base = sug.base_lr * ratio if sug.base_lr is not None else None
         except ValueError as e:
             peak, source = float(cfg["peak_fallback"]), f"fallback (range test gave no suggestion: {e})"

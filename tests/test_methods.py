@@ -80,8 +80,34 @@ def test_method_checks_and_lookup():
         M.get_method("grid_one_cycle_abc")
 
 
-@pytest.mark.parametrize("name", ["constant_rt", "clr_rt", "sgdr_rt", "sf_sgd_rt", "sf_adamw", "prodigy",
-                                  "dadapt_sgd", "grid_one_cycle_0.5"])
+def test_lr_scale_is_checked_and_left_out_of_the_dict_at_its_default():
+    m = M.METHODS["sf_sgd_rt10"]
+    assert m.lr_scale == 10.0 and m.to_dict()["lr_scale"] == 10.0 and M.Method.from_dict(m.to_dict()) == m
+    # at the default the dict is what it was before the field existed (stored results are hashed on it)
+    d = M.METHODS["sf_sgd_rt"].to_dict()
+    assert "lr_scale" not in d and M.Method.from_dict(d) == M.METHODS["sf_sgd_rt"]
+    for bad in (0.0, -1.0, float("inf"), float("nan"), "10"):
+        with pytest.raises(ValueError, match="lr_scale"):
+            M.Method("x", "x", "range test", "constant", rule="constant", lr_scale=bad)
+    with pytest.raises(ValueError, match="lr_scale"):
+        M.Method("x", "x", "grid", "constant", lr=0.1, lr_scale=2.0)
+
+
+def test_lr_scale_multiplies_the_range_tests_suggestion():
+    pytest.importorskip("schedulefree")
+    data = synthetic_cifar10(30, 10, seed=0)
+    plain = M.Method("c1", "c1", "range test", "constant", rule="constant")
+    scaled = M.Method("c3", "c3", "range test", "constant", rule="constant", lr_scale=3.0)
+    over = {**TINY, "epochs": 1, "peak_bounds": (1e-9, 1e9)}  # no clamp
+    r1 = train_recipe(85, data, seed=0, threads=1, val_per_class=5, overrides=over, method=plain)
+    r3 = train_recipe(85, data, seed=0, threads=1, val_per_class=5, overrides=over, method=scaled)
+    assert r1.peak_source == "range test (min/10)" and r3.peak_source == "range test (min/10) × 3"
+    assert r3.range_test.suggest().lr == r1.range_test.suggest().lr  # the same test, seed for seed
+    assert r3.peak_lr == pytest.approx(3.0 * r1.peak_lr, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["constant_rt", "clr_rt", "sgdr_rt", "sf_sgd_rt", "sf_sgd_rt10", "sf_adamw",
+                                  "prodigy", "dadapt_sgd", "grid_one_cycle_0.5"])
 def test_the_recipe_runs_with_each_method(name):
     pytest.importorskip("schedulefree")
     pytest.importorskip("prodigyopt")
