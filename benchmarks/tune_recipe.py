@@ -3,7 +3,8 @@
 Runs ``lrkit.recipe.train_recipe(target, overrides=...)`` for each seed and prints the validation
 accuracy of each run and their median; the test accuracy is stored beside it for the record but is not
 printed as part of the choice. Each run is written with :func:`lrkit.recipe.write_recipe_run` under
-``--out/target<T>-<label>/seed<S>/`` and is skipped when its ``summary.json`` already exists.
+``--out/target<T>-<label>/seed<S>/`` and is reused when its ``summary.json`` holds the same recipe
+configuration and validation split (another one is refused: exit 2).
 
     python benchmarks/tune_recipe.py --target 90 --set epochs=10 --seeds 3 --threads 1
 
@@ -63,8 +64,10 @@ def main(argv: list[str] | None = None, *, data=None) -> int:
     if unknown:
         ap.error(f"--set: unknown recipe keys {unknown}")
 
+    from lrkit.bench.store import canonical
     from lrkit.data import load_cifar10
 
+    want = canonical({**RECIPES[args.target], **overrides})
     label = re.sub(r"[^A-Za-z0-9._-]", "", "-".join(f"{k}{v}" for k, v in sorted(overrides.items()))) or "default"
     folder = Path(args.out) / f"target{args.target}-{label}"
     vals = []
@@ -78,6 +81,10 @@ def main(argv: list[str] | None = None, *, data=None) -> int:
             run.mkdir(parents=True, exist_ok=True)
             write_recipe_run(res, run)
         summary = json.loads((run / "summary.json").read_text())
+        if canonical(summary.get("config")) != want or summary.get("val_images") != 10 * args.val_per_class:
+            print(f"tune_recipe.py: {run} holds a run of another recipe configuration or validation split; "
+                  "move it away or choose another --out", file=sys.stderr)
+            return 2
         vals.append(100 * summary["final_val"]["acc"])
         print(f"target {args.target} {label} seed {seed}: peak {summary['peak_lr']:.3g}, "
               f"validation {vals[-1]:.2f} %", flush=True)

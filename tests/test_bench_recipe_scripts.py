@@ -60,6 +60,14 @@ def test_tune_recipe_stores_each_seed_and_reuses_it(tmp_path, capsys):
     stamp = [p.stat().st_mtime_ns for p in runs]
     assert tune.main(argv, data=None) == 0  # stored: no data needed, nothing retrained
     assert [p.stat().st_mtime_ns for p in runs] == stamp
+    # a stored run of another configuration (here: another validation split) is refused, not reused
+    assert tune.main([*argv, "--val-per-class", "4"], data=None) == 2
+    assert "another recipe configuration" in capsys.readouterr().err
+    # … and so is one whose recipe changed since (here: its stored epochs edited)
+    summary = json.loads(runs[1].read_text())
+    summary["config"]["epochs"] = 3
+    runs[1].write_text(json.dumps(summary))
+    assert tune.main(argv, data=None) == 2 and "seed1 holds a run of another" in capsys.readouterr().err
 
 
 def test_profile_recipe_writes_operator_shares(tmp_path, capsys):
