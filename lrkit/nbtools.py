@@ -228,7 +228,7 @@ def reproduction_box(experiment: str, results_dir: str | os.PathLike | None = No
     repository's ``benchmarks/results``, see :func:`default_results_dir`).
 
     The scale reported is ``paper`` when it has results, else the largest scale that has some
-    (``lite``, then ``smoke``), and the box says which, with its factor; a scale without results is
+    (``full``, then ``lite``, then ``smoke``), and the box says which, with its factor; a scale without results is
     listed as "not run yet", and with no results at all the box says so and gives the command. The
     findings are :func:`lrkit.bench.report.experiment_notes` of
     :func:`lrkit.bench.report.summarise` — the very lines of ``lrkit bench report`` — next to the
@@ -250,7 +250,7 @@ def reproduction_box(experiment: str, results_dir: str | os.PathLike | None = No
     except ValueError:
         shown = (root / experiment).as_posix()
     found = {sc: load_results(root, experiment, sc) for sc in SCALES if sc not in exp.unavailable}
-    order = [sc for sc in ("paper", "lite", "smoke") if sc in found]   # largest first
+    order = [sc for sc in ("paper", "full", "lite", "smoke") if sc in found]   # largest first
     scale = next((sc for sc in order if found[sc]), None)
 
     def scale_name(sc: str) -> str:

@@ -55,6 +55,18 @@ def test_box_prefers_paper_scale(tmp_path):
     assert "paper: 2 runs" in md and "lite: 2 runs" in md
 
 
+def test_box_prefers_full_to_lite(tmp_path):
+    # full (all the data) is larger than lite: with no paper results, the box shows full and says so
+    _result(tmp_path, "onecycle", "lite", "one_cycle", 0, [(10, 0.2), (20, 0.3)], 20)
+    _result(tmp_path, "onecycle", "lite", "piecewise_constant", 0, [(40, 0.25), (80, 0.5)], 80)
+    _result(tmp_path, "onecycle", "full", "one_cycle", 0, [(50, 0.6), (100, 0.8)], 100)
+    _result(tmp_path, "onecycle", "full", "piecewise_constant", 0, [(400, 0.7), (800, 0.82)], 800)
+    md = reproduction_box("onecycle", tmp_path)
+    assert "scale `full` (every iteration count × 0.1)" in md and "paper scale is not run yet" in md
+    assert "| one_cycle | 100 | 1 | 80.00 |" in md and "| one_cycle | 20 |" not in md
+    assert "full: 2 runs" in md and "lite: 2 runs" in md and "paper: not run yet" in md
+
+
 def test_box_discriminative_has_no_paper_scale(tmp_path):
     for seed, (full, grad) in enumerate([(0.60, 0.65), (0.62, 0.66)]):
         _result(tmp_path, "discriminative", "lite", "full", seed, [(50, full)], 50)
