@@ -244,3 +244,43 @@ def test_peak_from_the_range_test_and_extra_evaluations(tmp_path, synthetic, mon
     stamp = (tmp_path / "rt-test" / "smoke" / "range-test-rt.json").stat().st_mtime_ns
     run_experiment("rt-test", "smoke", out=tmp_path, data=synthetic, progress=False)
     assert (tmp_path / "rt-test" / "smoke" / "range-test-rt.json").stat().st_mtime_ns == stamp
+
+
+def _fake(run, seed, curve, iterations, extra=None):
+    """A stored-result-shaped dict: ``curve`` = [(iteration, acc), ...]; the last point is the final one."""
+    evals = [{"iteration": it, "acc": acc} for it, acc in curve]
+    return {"run": run, "seed": seed, "config": {"iterations": iterations, "extra": extra or {}},
+            "history": {"evals": evals, "steps_per_epoch": 10}, "final": evals[-1], "train_seconds": 1.0}
+
+
+def test_super_convergence_notes_compare_at_the_claim_and_at_equal_iterations():
+    from lrkit.bench.report import experiment_notes, summarise
+
+    res = []
+    for seed, (pc1, pc8, oc) in enumerate([(0.40, 0.86, 0.64), (0.42, 0.87, 0.60), (0.44, 0.85, 0.62)]):
+        res += [_fake("piecewise_lr0.35", seed, [(1, pc1), (8, pc8)], 8), _fake("clr_0.1-3.0", seed, [(1, oc)], 1)]
+    notes = experiment_notes("onecycle", summarise(res), res)
+    # at the claim: 62.00 vs 86.00, per-seed differences -22, -27, -23 → mean -24.00, not equal or better
+    assert "clr_0.1-3.0 at 1 iterations vs piecewise_lr0.35 at 8: 62.00 % vs 86.00 %, -24.00 pp ± " in notes[0]
+    assert "3 seeds, paired" in notes[0] and notes[0].endswith("**no**")
+    # at equal iterations: piecewise's evaluation at iteration 1 (42.00 % on average): +20.00 pp
+    assert notes[1].startswith("at equal iterations (1): clr_0.1-3.0 62.00 % vs piecewise_lr0.35 42.00 %, +20.00 pp ± ")
+
+
+def test_sgdr_notes_read_every_restart_point_against_the_step_schedule():
+    from lrkit.bench.report import experiment_notes, summarise
+
+    res = []
+    for seed in range(3):
+        d = 0.01 * seed
+        res += [_fake("step_lr0.1", seed, [(10, 0.50 + d), (30, 0.70 + d), (40, 0.80 + d)], 40,
+                      {"eval_at": [10, 30]}),
+                _fake("sgdr_T0=1_Tm=2", seed, [(10, 0.60 + d), (20, 0.65 + d), (30, 0.82 + d)], 30,
+                      {"eval_at": [10, 30], "restarts": [10, 30]})]
+    notes = experiment_notes("sgdr", summarise(res), res)
+    text = "\n".join(notes)
+    # restart points (epochs 1 and 3): SGDR's error 39.00 / 17.00 % vs step's 49.00 / 29.00 %
+    assert "ep 1.0: 39.00 % vs 49.00 % (-10.00 ± 0.00)" in text and "ep 3.0: 17.00 % vs 29.00 % (-12.00 ± 0.00)" in text
+    # step's final error 19.00 % (seed mean) is first reached at iteration 30 in every seed: 4/3 × sooner → no
+    assert "reaches step_lr0.1's final error (19.00 %) at epoch 3.0 (latest seed) = 1.33× sooner" in text
+    assert "2–4× sooner: **no**" in text

@@ -198,7 +198,9 @@ def _sgdr_restart_notes(summ: dict[str, dict[str, Any]], base: str = "step_lr0.1
 
 
 def _super_convergence_notes(summ: dict[str, dict[str, Any]], base: str = "piecewise_lr0.35") -> list[str]:
-    """Each one-cycle run (1/8 of the iterations) against piecewise constant, paired by seed."""
+    """Each one-cycle run (1/8 of the iterations) against piecewise constant, paired by seed: at
+    their own final iterations (the claim), and at equal iterations (piecewise constant's evaluation
+    at the one-cycle run's last iteration)."""
     notes = []
     for name in [n for n in summ if n != base]:
         if base not in summ:
@@ -207,11 +209,17 @@ def _super_convergence_notes(summ: dict[str, dict[str, Any]], base: str = "piece
         ok = m >= 0 if n < 2 else m + half >= 0
         lr = summ[name]["results"][0].get("chosen_lr")
         peak = f" (peak {lr['lr']:.3g} from the range test)" if lr else ""
-        notes.append(f"{name}{peak} at {summ[name]['iterations']:,} iterations vs {base} at "
+        its = summ[name]["iterations"]
+        notes.append(f"{name}{peak} at {its:,} iterations vs {base} at "
                      f"{summ[base]['iterations']:,}: {summ[name]['acc_mean']:.2f} % vs {summ[base]['acc_mean']:.2f} %, "
                      f"{_pm(m, half, n)} → equal or better accuracy with "
-                     f"1/{summ[base]['iterations'] / summ[name]['iterations']:.0f} of the iterations: "
+                     f"1/{summ[base]['iterations'] / its:.0f} of the iterations: "
                      f"**{'yes' if ok else 'no'}**")
+        at = [_acc_at(r, its) for r in summ[base]["results"]]
+        if all(a is not None for a in at):
+            m, half, n = paired(summ, name, base, base_at=its)
+            notes.append(f"at equal iterations ({its:,}): {name} {summ[name]['acc_mean']:.2f} % vs {base} "
+                         f"{100 * float(np.mean(at)):.2f} %, {_pm(m, half, n)}")
     return notes
 
 
