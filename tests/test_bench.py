@@ -284,3 +284,5 @@ def test_sgdr_notes_read_every_restart_point_against_the_step_schedule():
     # step's final error 19.00 % (seed mean) is first reached at iteration 30 in every seed: 4/3 × sooner → no
     assert "reaches step_lr0.1's final error (19.00 %) at epoch 3.0 (latest seed) = 1.33× sooner" in text
     assert "2–4× sooner: **no**" in text
+    assert "(mean over 3 seeds; difference ± 95 % paired t-interval)" in text
+    assert "final accuracy" not in text  # the restart-point reading only, not also lite's first-reaching lines

@@ -182,8 +182,9 @@ def _sgdr_restart_notes(summ: dict[str, dict[str, Any]], base: str = "step_lr0.1
             err = 100 - 100 * float(np.mean([_acc_at(r, at) for r in s["results"]]))
             cells.append(f"ep {at / spe:.1f}: {err:.2f} % vs {err + m:.2f} % ({-m:+.2f}"
                          + (f" ± {half:.2f})" if n > 1 else ")"))
-        notes.append(f"{name} test error at its restart points vs {base} at the same epoch (mean over "
-                     f"{s['seeds']} seeds; difference ± 95 % paired t-interval): " + "; ".join(cells))
+        over = f"mean over {s['seeds']} seeds; difference ± 95 % paired t-interval" if s["seeds"] > 1 else "1 seed"
+        notes.append(f"{name} test error at its restart points vs {base} at the same epoch ({over}): "
+                     + "; ".join(cells))
         hits = [first_reaching(r, 1 - final_err / 100) for r in s["results"]]
         base_ep = summ[base]["iterations"] / spe
         if all(h is not None for h in hits):
@@ -262,8 +263,10 @@ def experiment_notes(name: str, summ: dict[str, dict[str, Any]],
     ref = reference(get_experiment(name).reference)
     if name == "smith2017-table1":
         return _smith_table1_notes(summ, ref)
-    if name == "sgdr":
-        return _anytime_notes(summ, "step_lr0.1") + _sgdr_restart_notes(summ)
+    if name == "sgdr":  # full / paper: read at the restart points; lite: when each run first reaches step's
+        if any(s["results"][0]["config"].get("extra", {}).get("restarts") for s in summ.values()):
+            return _sgdr_restart_notes(summ)
+        return _anytime_notes(summ, "step_lr0.1")
     if name == "onecycle":
         if "piecewise_lr0.35" in summ:  # full / paper: Smith & Topin's protocol
             return _super_convergence_notes(summ) + _anytime_notes(summ, "piecewise_lr0.35")
