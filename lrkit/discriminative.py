@@ -133,6 +133,8 @@ class GradualUnfreezing:
             self._open = k
             self.events.append((int(steps_done), k))
 
+    needs_loss = False  # fit need not sync the training losses for it
+
     def __call__(self, iteration: int, history: Any = None) -> None:
         self.apply(iteration + 1)
 

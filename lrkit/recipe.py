@@ -278,6 +278,8 @@ def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", 
         if it + 1 == freeze_at:
             model.whiten.bias.requires_grad_(False)
 
+    freeze_whitening_bias.needs_loss = False
+
     try:
         hist = fit(model, opt, train, iterations=total, loss_fn=loss_fn, scheduler=scheduler, amp=amp, device=dev,
                    channels_last=True, callbacks=[freeze_whitening_bias] + ([avg] if avg else []) + [curve],

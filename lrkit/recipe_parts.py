@@ -79,6 +79,8 @@ class WeightAverage:
     ``mode="ema"`` leaves the model alone. :attr:`model` is the averaged copy — the one to evaluate.
     """
 
+    needs_loss = False  # fit need not hand it the training losses (no device sync per step)
+
     def __init__(self, model: nn.Module, total_steps: int, *, mode: str = "lookahead", every: int = 5,
                  decay: float = 0.95, power: float = 3.0):
         if mode not in ("lookahead", "ema"):
@@ -162,6 +164,8 @@ class Curve:
     iteration, epoch, loss, acc, ``train_seconds`` (the wall time of training up to that step, with
     the earlier evaluations left out) and ``eval_seconds``.
     """
+
+    needs_loss = False  # reads wall times only
 
     def __init__(self, model: nn.Module, test: Any, spe: int, total: int, level: int, amp_dtype, *,
                  every: int | None = None, optimizer: Any = None, train: Any = None, bn_batches: int = 4):

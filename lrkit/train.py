@@ -332,7 +332,7 @@ def fit(
     progress: bool = True,
     desc: str = "train",
 ) -> History:
-    """Train ``model`` for ``iterations`` optimizer steps (or ``epochs`` of ``train_data``).
+    """Train ``model`` for ``iterations`` steps (or ``epochs`` of ``train_data``); returns its :class:`History`.
 
     Per iteration ``t``: take ``accumulation_steps`` micro-batches, run :func:`train_step`, step the
     scheduler (which sets every param group's LR/momentum for ``t + 1``), record LR/momentum of every
@@ -351,7 +351,8 @@ def fit(
             training continues where it stopped — with lrkit's ``BatchLoader`` the result is the
             same History as an uninterrupted run (wall times aside).
         callbacks: ``f(iteration, history)`` called after every step; one may raise
-            :class:`StopTraining` to end training there (``history.meta['stopped']`` says why).
+            :class:`StopTraining` to end training there (``history.meta['stopped']`` says why). They see every
+            loss in ``history.train_loss`` unless all have ``needs_loss = False`` (then no sync per step).
         AMP-skipped steps (the GradScaler found inf/NaN gradients) are listed in
             ``history.meta['skipped']``; a :class:`~lrkit.scheduler.ScheduledLR` does not advance on them.
         Under torch.distributed (see :mod:`lrkit.distributed`): each rank trains on its shard of every
@@ -360,8 +361,6 @@ def fit(
         A schedule-free optimizer is put in train mode at the start and evaluated at its average x, with
         BatchNorm statistics recomputed on the first ``lrkit.optim.BN_BATCHES`` batches of ``train_data``
         (:class:`lrkit.optim.eval_weights`, which leaves the training run untouched).
-
-    Returns the :class:`History`.
     """
     loss_fn = loss_fn or nn.functional.cross_entropy
     spe = _steps_per_epoch(train_data)
@@ -455,7 +454,8 @@ def fit(
                 history.evals.append(ev)
                 bar.set_postfix(acc=f"{ev['acc']:.3f}", loss=f"{ev['loss']:.3f}")
             if callbacks:
-                flush()  # callbacks see the complete history
+                if any(getattr(cb, "needs_loss", True) for cb in callbacks):
+                    flush()  # callbacks see the complete history (a device sync per step)
                 stop = None
                 try:
                     for cb in callbacks:

@@ -174,9 +174,19 @@ def test_analyse_picks_the_reference_on_validation_and_counts_range_test_steps()
     assert b["rows"]["grid_one_cycle_0.25"]["steps"] == [20.0, 20.0, 20.0]
     assert steps_to(res[3], 60.0) == float("inf")
     assert a["times"]["best grid"] == [20.0, 20.0, 20.0] and a["times"]["prodigy"] == [float("inf")] * 3
-    assert a["times"]["constant_rt"] == [float("inf")] * 3  # a method without results solves nothing
+    assert "constant_rt" not in a["times"] and a["left_out"] == []  # a method without any results: not scored
     text = "\n".join(methods_notes(res))
     assert "one-cycle, peak 0.25 (grid)" in text and "Performance profile over 3 tasks" in text
+    assert "Not in the profile" not in text
+    # a second budget where prodigy has no runs yet: it leaves the profile (not "failed"), and is named
+    for s in range(3):
+        res.append(_fake("grid_one_cycle_1@4ep", s, 0.92, 0.9, [0.8, 0.92], rt_steps=0, peak=1.0))
+        res.append(_fake("one_cycle_rt@4ep", s, 0.91, 0.9, [0.85, 0.91]))
+    a = analyse(res)
+    assert len(a["tasks"]) == 6 and a["left_out"] == ["prodigy"]
+    assert set(a["times"]) == {"one_cycle_rt", "best grid"} and len(a["times"]["one_cycle_rt"]) == 6
+    text = "\n".join(methods_notes(res))
+    assert "Not in the profile (no runs at every budget yet): Prodigy" in text
 
 
 def test_methods_experiment_runs_are_data():

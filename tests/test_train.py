@@ -95,6 +95,29 @@ def test_fit_records_schedule_per_group(synthetic):
         assert all(abs(lr - want[it]) < 1e-15 for lr in lrs)
 
 
+def test_callbacks_see_the_losses_unless_none_needs_them(synthetic):
+    """A callback sees the complete loss list; when every callback says ``needs_loss = False`` the losses
+    stay pending (no host sync per step) and the History ends the same."""
+    seen = {}
+
+    def make(name, needs):
+        def cb(it, h):
+            seen.setdefault(name, []).append(len(h.train_loss))
+        if needs is not None:
+            cb.needs_loss = needs
+        return cb
+
+    runs = {}
+    for name, cbs in {"plain": [make("plain", None)], "lazy": [make("lazy", False)],
+                      "mixed": [make("mixed", False), make("mixed_other", True)]}.items():
+        L, m, opt = _setup(synthetic)
+        runs[name] = T.fit(m, opt, L.train, iterations=6, callbacks=cbs, progress=False)
+    assert seen["plain"] == seen["mixed"] == [1, 2, 3, 4, 5, 6]
+    assert seen["lazy"] == [0] * 6
+    assert runs["plain"].train_loss == runs["lazy"].train_loss == runs["mixed"].train_loss
+    assert len(runs["lazy"].train_loss) == 6
+
+
 def test_resume_gives_the_same_history(synthetic, tmp_path):
     sched = S.triangular2(0.001, 0.006, 4)
     L, m, opt = _setup(synthetic)

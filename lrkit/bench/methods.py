@@ -161,7 +161,8 @@ def steps_to(res: dict[str, Any], target: float) -> float:
 def analyse(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Per budget: each method's final test/validation accuracy (mean, 95 % t-interval), its LR, the
     reference (the grid's best by validation), the targets, steps to each target (median), and the
-    profile tasks (one per budget × target)."""
+    profile tasks (one per budget × target). The profile's ``times`` hold the methods with runs at every
+    budget that has a reference; ``left_out`` names those with runs at some budgets only."""
     by: dict[int, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in results:
         m, ep = split_name(r["run"])
@@ -182,11 +183,18 @@ def analyse(results: list[dict[str, Any]]) -> dict[str, Any]:
         for v in rows.values():
             v["steps"] = [float(np.median([steps_to(r, tg) for r in v["results"]])) for tg in targets]
         out["budgets"][ep] = {"rows": rows, "reference": ref, "targets": targets}
-        for k, tg in enumerate(targets):
+    # the profile compares methods on the same tasks: one without runs at some budget is left out, not
+    # counted as failing there (a bench still running, or run with --only)
+    scored = [ep for ep, b in out["budgets"].items() if b["reference"]]
+    profiled = [m for m in METHODS if all(m in out["budgets"][ep]["rows"] for ep in scored)]
+    out["left_out"] = [m for m in METHODS if m not in profiled and any(m in b["rows"] for b in out["budgets"].values())]
+    for ep in scored:
+        b = out["budgets"][ep]
+        for k, tg in enumerate(b["targets"]):
             out["tasks"].append(f"{ep} epochs, ≥ {tg:.2f} %")
-            for m in METHODS:
-                out["times"][m].append(rows[m]["steps"][k] if m in rows else math.inf)
-            out["times"]["best grid"].append(rows[ref]["steps"][k])
+            for m in profiled:
+                out["times"][m].append(b["rows"][m]["steps"][k])
+            out["times"]["best grid"].append(b["rows"][b["reference"]]["steps"][k])
     out["times"] = dict(out["times"])
     return out
 
@@ -210,15 +218,15 @@ def methods_notes(results: list[dict[str, Any]]) -> list[str]:
         else:
             notes.append(f"**{ep} epochs.** No reference yet (the grid's runs are not stored), so no targets.")
         notes.append("")
-        notes.append("| method | LR used (median) | test acc % (mean ± 95 % CI) | val acc % | steps to targets "
-                     "(median; range test incl.) | train s (median) |")
-        notes.append("|---|---:|---:|---:|---:|---:|")
+        notes.append("| method | seeds | LR used (median) | test acc % (mean ± 95 % CI) | val acc % | steps to "
+                     "targets (median; range test incl.) | train s (median) |")
+        notes.append("|---|---:|---:|---:|---:|---:|---:|")
         for m in sorted(rows, key=lambda m: -rows[m]["acc"]):
             v = rows[m]
             steps = " / ".join("—" if not math.isfinite(s) else f"{s:.0f}" for s in v["steps"])
             ci = f" ± {v['acc_ci']:.2f}" if math.isfinite(v["acc_ci"]) else ""
-            notes.append(f"| {_label(m)} | {v['lr']:.3g} | {v['acc']:.2f}{ci} | {v['val']:.2f} | {steps} | "
-                         f"{v['train_seconds']:.0f} |")
+            notes.append(f"| {_label(m)} | {v['seeds']} | {v['lr']:.3g} | {v['acc']:.2f}{ci} | {v['val']:.2f} | "
+                         f"{steps} | {v['train_seconds']:.0f} |")
         notes.append("")
     if a["tasks"]:
         prof = performance_profile(a["times"], np.linspace(1, 4, 301))
@@ -227,6 +235,9 @@ def methods_notes(results: list[dict[str, Any]]) -> list[str]:
         notes.append("Performance profile over " + f"{len(a['tasks'])} tasks ({'; '.join(a['tasks'])}): "
                      + ", ".join(f"{_label(m)} {area[m]:.2f}" for m in ranked)
                      + " (area under ρ(τ) for τ ∈ [1, 4], normalised to 1 = fastest on every task).")
+    if a["left_out"]:
+        notes.append("")
+        notes.append("Not in the profile (no runs at every budget yet): " + ", ".join(map(_label, a["left_out"])) + ".")
     return notes
 
 
