@@ -179,6 +179,10 @@ class Curve:
         done = it + 1
         if done % self.every and done != self.total:
             return
+        t_in = time.perf_counter()
+        dev = model_device(self.model)
+        if dev.type == "cuda":  # the queued training steps finish here: their time is training, not evaluation
+            torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
         weights = (eval_weights(self.optimizer, self.model, self.train, self.bn_batches, amp_dtype=self.amp,
                                 channels_last=True) if self.optimizer is not None else nullcontext())
@@ -186,5 +190,5 @@ class Curve:
             ev = evaluate_tta(self.model, self.test, level=self.level, amp_dtype=self.amp)
         dt = time.perf_counter() - t0
         self.points.append({"iteration": done, "epoch": done / self.spe, **ev,
-                            "train_seconds": h.wall[-1] - self.eval_seconds, "eval_seconds": dt})
+                            "train_seconds": h.wall[-1] + (t0 - t_in) - self.eval_seconds, "eval_seconds": dt})
         self.eval_seconds += dt

@@ -75,14 +75,19 @@ def get_rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore a snapshot taken by :func:`get_rng_state`."""
+    """Restore a snapshot taken by :func:`get_rng_state`.
+
+    torch wants every RNG state as a CPU byte tensor; a snapshot read back with ``torch.load(...,
+    map_location="cuda")`` (a checkpoint loaded onto the model's device) holds them on the GPU, so they
+    are brought back to the CPU first.
+    """
     import torch
 
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state:
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""benchmarks/tune_recipe.py and benchmarks/profile_recipe.py: bad input, and a tiny run of each on
-synthetic data (a few seconds)."""
+"""benchmarks/tune_recipe.py, benchmarks/profile_recipe.py and benchmarks/gpu_vs_airbench.py: bad input,
+and a tiny run of each on synthetic data (a few seconds; airbench itself needs CUDA and is not run here)."""
 
 from __future__ import annotations
 
@@ -87,3 +87,50 @@ def test_profile_recipe_writes_operator_shares(tmp_path, capsys):
     assert "| group |" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         prof.main(["--epochs", "0", "--out", str(tmp_path)])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--runs", "1"], "one of the arguments --data-dir --synthetic is required"),
+    (["--synthetic", "--runs", "0"], "--runs"),
+    (["--synthetic", "--target", "91"], "--target"),
+    (["--synthetic", "--set", "epoch=1"], "unknown recipe keys ['epoch']"),
+    (["--synthetic", "--out", "/nonexistent-folder/x.json"], "--out"),
+])
+def test_gpu_vs_airbench_refuses_bad_input_before_any_work(argv, message, tmp_path, capsys):
+    mod = _load("gpu_vs_airbench")
+    argv = argv if "--out" in argv else argv + ["--out", str(tmp_path / "r.json")]
+    with pytest.raises(SystemExit) as e:
+        mod.main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_gpu_vs_airbench_needs_cuda_and_says_so(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    mod = _load("gpu_vs_airbench")
+    assert mod.main(["--synthetic", "--device", "cpu", "--out", str(tmp_path / "r.json")]) == 2
+    assert "needs a CUDA device" in capsys.readouterr().err and not (tmp_path / "r.json").exists()
+
+
+def test_gpu_vs_airbench_data_and_lrkit_side(tmp_path):
+    """airbench's files hold the same images (HWC uint8) and labels; the lrkit side times a warm-up and
+    then each seed, and its time to a model is setup + range test + training."""
+    import torch
+
+    mod = _load("gpu_vs_airbench")
+    data = synthetic_cifar10(60, 5, seed=0)
+    mod.write_airbench_data(data, tmp_path / "cifar10")
+    train = torch.load(tmp_path / "cifar10" / "train.pt")
+    test = torch.load(tmp_path / "cifar10" / "test.pt")
+    assert train["images"].shape == (600, 32, 32, 3) and train["images"].dtype == torch.uint8
+    assert torch.equal(train["images"].permute(0, 3, 1, 2), data.train_x) and torch.equal(test["labels"], data.test_y)
+    assert train["classes"] == list(data.classes)
+    recs = mod.run_lrkit(data, 1, 85, {**TINY, "epochs": 2, "curve_every": 1.0}, "cpu",
+                         val_per_class=10)
+    (r,) = recs
+    assert r["run"] == 0 and r["epochs"] == 2 and r["steps"] > 1 and r["range_test_steps"] > 0
+    s = r["seconds"]
+    assert r["to_model_seconds"] == pytest.approx(s["setup"] + s["range_test"] + s["training"])
+    assert 0 < r["to_model_seconds"] <= r["wall_seconds"]

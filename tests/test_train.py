@@ -199,3 +199,16 @@ def test_rng_state_round_trip():
     assert a == (random.random(), np.random.rand(), torch.rand(1).item())
     with pytest.raises(ValueError, match="seed"):
         U.seed_everything(-1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (ci/gpu_check.py runs it on a GPU)")
+def test_rng_state_round_trip_through_a_checkpoint_loaded_onto_the_gpu(tmp_path):
+    """fit's checkpoint is loaded with map_location=the model's device: the RNG states arrive on the GPU,
+    and torch only takes CPU byte tensors (the resume on CUDA failed with "RNG state must be a
+    torch.ByteTensor" until set_rng_state moved them back)."""
+    torch.cuda.init()
+    U.seed_everything(5)
+    torch.save({"rng": U.get_rng_state()}, tmp_path / "s.pt")
+    a = (torch.rand(1).item(), torch.rand(1, device="cuda").item())
+    U.set_rng_state(torch.load(tmp_path / "s.pt", map_location="cuda", weights_only=False)["rng"])
+    assert a == (torch.rand(1).item(), torch.rand(1, device="cuda").item())
