@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None, *, data=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "results" / "recipe" / "tuning"))
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (CUDA runs in float16 autocast: the recipe's "
+                    "amp_on_cuda)")
     ap.add_argument("--val-per-class", type=int, default=500, help="validation images per class held out")
     args = ap.parse_args(argv)
 
@@ -59,6 +61,13 @@ def main(argv: list[str] | None = None, *, data=None) -> int:
         ap.error("--seeds: must be >= 1")
     if args.val_per_class < 1:
         ap.error("--val-per-class: must be >= 1 (the choice reads validation accuracy)")
+    import torch
+
+    try:
+        if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+            ap.error(f"--device {args.device}: CUDA is not available here")
+    except RuntimeError:
+        ap.error(f"--device: {args.device!r} is not a torch device")
     overrides = dict(args.set)
     unknown = sorted(set(overrides) - set(RECIPES[args.target]))
     if unknown:
@@ -77,13 +86,15 @@ def main(argv: list[str] | None = None, *, data=None) -> int:
             if data is None:
                 data = load_cifar10(args.data_dir)
             res = train_recipe(args.target, data, seed=seed, threads=args.threads, overrides=overrides,
-                               val_per_class=args.val_per_class)
+                               device=args.device, val_per_class=args.val_per_class)
             run.mkdir(parents=True, exist_ok=True)
             write_recipe_run(res, run)
         summary = json.loads((run / "summary.json").read_text())
-        if canonical(summary.get("config")) != want or summary.get("val_images") != 10 * args.val_per_class:
-            print(f"tune_recipe.py: {run} holds a run of another recipe configuration or validation split; "
-                  "move it away or choose another --out", file=sys.stderr)
+        same_device = torch.device(summary.get("device", "cpu")).type == torch.device(args.device).type
+        if canonical(summary.get("config")) != want or summary.get("val_images") != 10 * args.val_per_class \
+                or not same_device:
+            print(f"tune_recipe.py: {run} holds a run of another recipe configuration, validation split or "
+                  "device type; move it away or choose another --out", file=sys.stderr)
             return 2
         vals.append(100 * summary["final_val"]["acc"])
         print(f"target {args.target} {label} seed {seed}: peak {summary['peak_lr']:.3g}, "

@@ -36,6 +36,7 @@ def _load(name):
     (["--target", "91"], "--target"),
     (["--target", "90", "--seeds", "0"], "--seeds"),
     (["--target", "90", "--val-per-class", "0"], "--val-per-class"),
+    (["--target", "90", "--device", "tpu9"], "--device"),
 ])
 def test_tune_recipe_refuses_bad_input_before_any_work(argv, message, tmp_path, capsys):
     tune = _load("tune_recipe")
