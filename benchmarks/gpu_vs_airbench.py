@@ -27,7 +27,6 @@ Needs a CUDA device and ``pip install airbench`` (0.1.8; not an lrkit dependency
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import statistics
@@ -37,16 +36,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def _setting(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--set: expected KEY=VALUE, got {text!r}")
-    try:
-        return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        raise argparse.ArgumentTypeError(f"--set {key}: {value!r} is not a Python literal") from None
+from tune_recipe import _setting  # noqa: E402  (--set KEY=VALUE, parsed the same way)
 
 
 def write_airbench_data(data, folder: Path) -> None:
