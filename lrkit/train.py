@@ -413,11 +413,11 @@ def fit(
         _dist.barrier()
 
     from tqdm.auto import tqdm
-
     bar = tqdm(total=iterations, initial=start, desc=desc, disable=not progress or not _dist.is_main(), leave=False,
                mininterval=0.5)
     batches = _iter_batches(train_data, start * accumulation_steps)
     pending: list[torch.Tensor] = []
+    needs_loss = any(getattr(cb, "needs_loss", True) for cb in callbacks or ())  # else no loss sync per step
     t0 = time.perf_counter() - elapsed0
 
     def flush(sync: bool = True) -> None:  # distributed: the mean loss over the ranks (not after an error)
@@ -454,7 +454,7 @@ def fit(
                 history.evals.append(ev)
                 bar.set_postfix(acc=f"{ev['acc']:.3f}", loss=f"{ev['loss']:.3f}")
             if callbacks:
-                if any(getattr(cb, "needs_loss", True) for cb in callbacks):
+                if needs_loss:
                     flush()  # callbacks see the complete history (a device sync per step)
                 stop = None
                 try:
