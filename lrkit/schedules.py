@@ -54,12 +54,14 @@ __all__ = [
     "triangular",
     "triangular2",
     "exp_range",
+    "exp_range_keras",
     "CosineWarmRestarts",
     "OneCycle",
     "OneCycleMomentum",
     "SlantedTriangular",
     "Sequence",
     "Scaled",
+    "Decayed",
     "from_config",
 ]
 
@@ -925,9 +927,35 @@ def exp_range(
     step_size_up: float,
     gamma: float,
     step_size_down: float | None = None,
+) -> Decayed:
+    """CLR 'exp_range' policy as Smith 2017 defines it (§3.1): "the learning rate varies between the
+    minimum and maximum boundaries and each boundary value declines by an exponential factor of
+    gamma^iteration", i.e. **both** bounds shrink::
+
+        lr(t) = gamma**t * (base_lr + (max_lr - base_lr) * f(t))      (f: the triangle wave of Cyclic)
+
+    §4.2.1 and §4.2.2 of the paper rely on it: exp_range's troughs follow the exp policy's LR.
+    The form where only the amplitude decays (Keras' CLR, ``torch.optim.lr_scheduler.CyclicLR``) is
+    :func:`exp_range_keras`.
+    """
+    return Decayed(triangular(base_lr, max_lr, step_size_up, step_size_down), gamma)
+
+
+def exp_range_keras(
+    base_lr: float,
+    max_lr: float,
+    step_size_up: float,
+    gamma: float,
+    step_size_down: float | None = None,
     **kwargs: Any,
 ) -> Cyclic:
-    """CLR 'exp_range' policy (Smith 2017 §3.1): amplitude ``s = gamma**t`` (t = iterations)."""
+    """CLR 'exp_range' as Keras' CLR callback (bckenstler/CLR) and ``torch.optim.lr_scheduler.CyclicLR``
+    define it: only the amplitude decays, ``s = gamma**t``, and the lower bound stays at ``base_lr``::
+
+        lr(t) = base_lr + (max_lr - base_lr) * f(t) * gamma**t
+
+    Smith 2017's own definition (§3.1) decays both bounds: :func:`exp_range`.
+    """
     return Cyclic(base_lr, max_lr, step_size_up, step_size_down, mode="exp_range", gamma=gamma, **kwargs)
 
 
@@ -1303,3 +1331,33 @@ class Scaled(Schedule):
     @classmethod
     def _from_params(cls, params: dict[str, Any]) -> Schedule:
         return cls(from_config(params["schedule"]), params["factor"])
+
+
+class Decayed(Schedule):
+    """``lr(t) = gamma**t * schedule(t)``: every value of ``schedule`` shrinks by ``gamma`` per iteration.
+
+    Smith 2017's exp_range (§3.1) is a triangle wave decayed so (:func:`exp_range`). ``gamma`` is in
+    (0, 1]. The momentum schedule (if any) is the inner one, undecayed.
+    """
+
+    def __init__(self, schedule: Schedule, gamma: float) -> None:
+        if not isinstance(schedule, Schedule):
+            raise ValueError(f"schedule must be a Schedule, got {schedule!r}")
+        self.gamma = _pos("gamma", gamma)
+        if self.gamma > 1:
+            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
+        self.schedule = schedule
+        self.total_steps = schedule.total_steps
+
+    def _value(self, t: np.ndarray) -> np.ndarray:
+        return np.power(self.gamma, t) * self.schedule._eval(t)
+
+    def momentum_schedule(self) -> Schedule | None:
+        return self.schedule.momentum_schedule()
+
+    def _params(self) -> dict[str, Any]:
+        return {"schedule": self.schedule.to_config(), "gamma": self.gamma}
+
+    @classmethod
+    def _from_params(cls, params: dict[str, Any]) -> Schedule:
+        return cls(from_config(params["schedule"]), params["gamma"])

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from lrkit import cli
@@ -27,8 +28,47 @@ def test_experiments_are_data():
     # the lite scale of Table 1 scales every count by one factor (0.1)
     lite = {r.name: r for r in get_experiment("smith2017-table1").runs("lite")}
     assert lite["fixed"].iterations == 7000 and lite["triangular2"].iterations == 2500
-    assert lite["triangular2"].schedule["step_size_up"] == 200
+    assert lite["triangular2_flat"].schedule["step_size_up"] == 200
+    assert [p["step_size_up"] for p in lite["triangular2"].schedule["schedules"]] == [200, 100, 50]
+    assert lite["triangular2"].schedule["milestones"] == [1600, 2200]
     assert lite["fixed"].schedule["milestones"] == [6000, 6500]
+
+
+def _appendix_a_triangular2(iter_: int, stages) -> float:
+    """Smith 2017 Appendix A's Caffe code for ``triangular2`` (``SGDSolver::GetLearningRate``), with the
+    stage whose ``start_lr_policy`` is the last one ≤ ``iter_`` (Table 2's solver files)."""
+    base_lr, max_lr, stepsize, start = [s for s in stages if s[3] <= iter_][-1]
+    itr = iter_ - start
+    cycle = itr // (2 * stepsize)
+    x = (itr - (2 * cycle + 1) * stepsize) / stepsize
+    return base_lr + (max_lr - base_lr) * min(1.0, max(0.0, (1 - abs(x)) / 2.0 ** cycle))
+
+
+def test_table1_triangular2_is_smiths_table2_at_every_iteration():
+    """Table 2 (base_lr, max_lr, stepsize, start_lr_policy), read through Appendix A's formula."""
+    table2 = [(0.001, 0.005, 2000, 0), (0.0001, 0.0005, 1000, 16_000), (0.00001, 0.00005, 500, 22_000)]
+    spec = {r.name: r for r in get_experiment("smith2017-table1").runs("paper")}["triangular2"]
+    assert spec.iterations == 25_000
+    lr = spec.build_schedule()(np.arange(25_001))
+    want = np.array([_appendix_a_triangular2(i, table2) for i in range(25_001)])
+    np.testing.assert_allclose(lr, want, rtol=0, atol=1e-12)
+    assert lr[16_000] == pytest.approx(1e-4) and lr[24_999] < 1.1e-5  # each stage ends at its base LR
+
+
+def test_table1_exp_range_decays_both_bounds_as_section_3_1_says():
+    """§3.1: "each boundary value declines by an exponential factor of gamma^iteration"."""
+    spec = {r.name: r for r in get_experiment("smith2017-table1").runs("paper")}["exp_range"]
+    assert spec.iterations == 70_000  # run to 70k as Fig. 4; the paper stops reading at 42k
+    t = np.arange(70_001)
+    lr = spec.build_schedule()(t)
+    cycle = np.floor(1 + t / 4000)
+    x = np.abs(t / 2000 - 2 * cycle + 1)
+    lower, upper = 0.001 * 0.99994 ** t, 0.006 * 0.99994 ** t
+    want = lower + (upper - lower) * np.maximum(0, 1 - x)
+    np.testing.assert_allclose(lr, want, rtol=1e-12, atol=1e-15)
+    assert lr[40_000] == pytest.approx(0.001 * 0.99994 ** 40_000)  # troughs follow the exp policy
+    keras = {r.name: r for r in get_experiment("smith2017-table1").runs("paper")}["exp_range_keras"]
+    assert keras.build_schedule()(40_000) == pytest.approx(0.001)  # the Keras form keeps its floor
 
 
 def test_unknown_experiment_and_scale():

@@ -292,7 +292,7 @@ def _cyclic_cases():
         S.triangular(0.01, 0.1, 7, 3),
         S.triangular(0.01, 0.1, 5),
         S.triangular2(0.02, 0.2, 4, 9),
-        S.exp_range(0.001, 0.01, 6, gamma=0.999, step_size_down=2),
+        S.exp_range_keras(0.001, 0.01, 6, gamma=0.999, step_size_down=2),
         S.Cyclic(0.01, 0.05, 5, 5, scale_fn=half_life, scale_mode="cycle"),
     ]
 
@@ -444,6 +444,7 @@ def all_schedules():
         S.triangular(0.001, 0.01, 2000, 1000),
         S.triangular2(0.001, 0.01, 2000),
         S.exp_range(0.001, 0.01, 2000, gamma=0.99994),
+        S.exp_range_keras(0.001, 0.01, 2000, gamma=0.99994),
         S.Cyclic(0.001, 0.01, 700, scale_fn=half_life, scale_mode="iterations"),
         S.triangular(0.001, 0.01, 500).momentum_schedule(),
         S.CosineWarmRestarts(
