@@ -1,4 +1,12 @@
-"""Shared fixtures. Figures render off-screen; real CIFAR-10 is used when it can be found locally."""
+"""Shared fixtures. Figures render off-screen; real CIFAR-10 is used when it can be found locally.
+
+Torch threads: ``LRKIT_TEST_THREADS`` (default ``min(2, cpu_count)``), e.g. ``LRKIT_TEST_THREADS=1`` when
+another torch job shares the machine.
+
+The tests mirror the package: ``tests/schedules/`` for :mod:`lrkit.schedules`, ``tests/training/`` for
+:mod:`lrkit.training`, …; ``tests/system/`` holds what spans the whole (notebooks, browser, distributed,
+fuzzing, packaging, structure).
+"""
 
 from __future__ import annotations
 
@@ -43,6 +51,17 @@ def _close_figures():
     plt.close("all")
 
 
+def torch_threads() -> int:
+    """Torch threads for the tests: ``LRKIT_TEST_THREADS``, else ``min(2, cpu_count)``."""
+    value = os.environ.get("LRKIT_TEST_THREADS")
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"LRKIT_TEST_THREADS must be a positive int, got {value!r}")
+        return int(value)
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _threads():
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(torch_threads())

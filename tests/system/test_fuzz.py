@@ -541,7 +541,7 @@ def test_cli_names_the_broken_data_file(argv, override, needle, tmp_path, capsys
 def test_python_m_lrkit_gives_one_line(argv, needle):
     env = {k: v for k, v in os.environ.items() if k != "LRKIT_DATA_DIR"} | {"OMP_NUM_THREADS": "1"}
     p = subprocess.run([sys.executable, "-m", "lrkit", *argv], capture_output=True, text=True, timeout=120,
-                       env=env, cwd=Path(cli.__file__).resolve().parents[1])
+                       env=env, cwd=Path(__file__).resolve().parents[2])
     _assert_one_line_error(p.returncode, p.stderr, needle)
 
 

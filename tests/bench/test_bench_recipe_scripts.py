@@ -12,7 +12,7 @@ import pytest
 
 from lrkit.data import synthetic_cifar10
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 TINY = {"widths": (8, 16, 16), "batch_size": 64, "whiten_images": 200, "eval_batch_size": 100,
         "bn_recompute_batches": 2,
         "find": {"start_lr": 1e-2, "end_lr": 30.0, "num_iter": 12, "smoothing": 0.2, "val_batches": 1}}

@@ -30,7 +30,7 @@ from lrkit.scheduler import ScheduledLR
 from lrkit.schedules import SlantedTriangular
 from lrkit.train import fit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True, scope="module")

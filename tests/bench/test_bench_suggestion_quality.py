@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_suggestion_quality.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_suggestion_quality.py"
 
 
 @pytest.fixture(scope="module")
