@@ -66,6 +66,30 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, type[Schedule]] = {}
+#: the package whose schedules get short config names (``"OneCycle"``, not ``"module:OneCycle"``)
+PACKAGE = "lrkit.schedules"
+#: modules that moved: a stored ``"module:qualname"`` reference (a schedule defined outside this package,
+#: a CLR ``scale_fn``) written under the old module path is looked up under the new one
+MOVED_MODULES: dict[str, str] = {}
+
+
+def _in_package(module: str) -> bool:
+    return module == PACKAGE or module.startswith(PACKAGE + ".")
+
+
+def import_ref(ref: str) -> Any:
+    """The object a ``"module:qualname"`` reference names (:data:`MOVED_MODULES` followed for an old
+    module path). ``ImportError`` / ``AttributeError`` as ``importlib`` and ``getattr`` raise them."""
+    mod, qual = ref.split(":", 1)
+    try:
+        obj: Any = importlib.import_module(mod)
+    except ImportError:
+        if mod not in MOVED_MODULES:
+            raise
+        obj = importlib.import_module(MOVED_MODULES[mod])
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 # --------------------------------------------------------------------------- helpers
@@ -155,10 +179,7 @@ def _fn_to_ref(fn: Callable[..., Any] | str | None) -> str | None:
 def _ref_to_fn(ref: str) -> Callable[..., Any]:
     if ":" not in ref:
         raise ValueError(f"scale_fn reference must look like 'module:qualname', got {ref!r}")
-    mod, qual = ref.split(":", 1)
-    obj: Any = importlib.import_module(mod)
-    for part in qual.split("."):
-        obj = getattr(obj, part)
+    obj = import_ref(ref)
     if not callable(obj):
         raise ValueError(f"scale_fn reference {ref!r} is not callable")
     return obj
@@ -177,13 +198,13 @@ class Schedule:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.__module__ == __name__ and cls.__name__.startswith("_"):  # private bases: not configurable
+        ours = _in_package(cls.__module__)
+        if ours and cls.__name__.startswith("_"):  # private bases: not configurable
             return
         if "config_name" not in cls.__dict__:
-            if cls.__module__ == __name__:
-                cls.config_name = cls.__name__
-            else:
-                cls.config_name = f"{cls.__module__}:{cls.__qualname__}"
+            # a schedule of lrkit.schedules (any of its modules) is stored by its class name alone, so
+            # the stored configs — and the benchmark results' hashes — do not depend on the file it is in
+            cls.config_name = cls.__name__ if ours else f"{cls.__module__}:{cls.__qualname__}"
         _REGISTRY[cls.config_name] = cls
 
     # -- evaluation ---------------------------------------------------------------
@@ -296,15 +317,11 @@ def from_config(config: dict[str, Any]) -> Schedule:
     if cls is None and ":" in name:
         mod, qual = name.split(":", 1)
         try:
-            obj: Any = importlib.import_module(mod)
+            cls = import_ref(name)
         except ImportError as exc:
             raise ValueError(f"config name {name!r}: cannot import module {mod!r} ({exc})") from None
-        for part in qual.split("."):
-            try:
-                obj = getattr(obj, part)
-            except AttributeError:
-                raise ValueError(f"config name {name!r}: {mod!r} has no attribute {qual!r}") from None
-        cls = obj
+        except AttributeError:
+            raise ValueError(f"config name {name!r}: {mod!r} has no attribute {qual!r}") from None
     if cls is None:
         known = sorted(k for k in _REGISTRY if ":" not in k)
         close = difflib.get_close_matches(name, known, n=1) or difflib.get_close_matches(
