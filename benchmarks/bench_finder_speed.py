@@ -63,7 +63,7 @@ def main() -> None:
     ap.add_argument("--skip", nargs="*", default=[], help="contenders to skip")
     args = ap.parse_args()
 
-    from lrkit.finder import lr_find
+    from lrkit.rangetest import lr_find
 
     if args.threads:
         torch.set_num_threads(args.threads)

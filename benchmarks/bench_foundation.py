@@ -80,7 +80,7 @@ def bench_data(cifar, batch_size: int, batches: int, repeats: int) -> None:
 def bench_trainer(cifar, iters: int, repeats: int, model_name: str) -> None:
     from lrkit.data import BatchLoader, make_preprocess
     from lrkit.models import get_model
-    from lrkit.train import fit
+    from lrkit.training import fit
 
     pre = make_preprocess("pixel_mean", cifar.train_x)
     bl = BatchLoader(cifar.train_x, cifar.train_y, 100, preprocess=pre, seed=0)
@@ -128,7 +128,7 @@ def bench_trainer(cifar, iters: int, repeats: int, model_name: str) -> None:
 def bench_layout(cifar, iters: int, repeats: int, models: list[str]) -> None:
     from lrkit.data import BatchLoader, make_preprocess
     from lrkit.models import get_model
-    from lrkit.train import fit
+    from lrkit.training import fit
 
     pre = make_preprocess("channel", cifar.train_x)
     print(f"\n## memory layout: fit, {iters} iterations, {repeats} alternating repeats (median ms/iteration)")

@@ -224,7 +224,7 @@ def schedule_of(task: Task, lr: float, iterations: int):
     if task.schedule == "cosine":
         return S.warmup(S.Cosine(lr, iterations), max(1, iterations // 10), kind="linear", start=0.0)
     if task.schedule == "clr":
-        from lrkit.suggest import CLR_RATIO
+        from lrkit.rangetest import CLR_RATIO
 
         return S.triangular2(lr / CLR_RATIO, lr, max(1, iterations // 4))
     return None
@@ -241,7 +241,7 @@ def unit_train(task_name: str, lr: float, seed: int, scale: str, out: str, data_
     path = Path(out) / task_name / f"seed{seed}" / f"train_lr{lr:.4g}.json"
 
     def compute() -> dict[str, Any]:
-        from lrkit.train import fit
+        from lrkit.training import fit
 
         train, val = _loaders(task, seed, sc, _data(data_dir))
         model = _model(task, seed)
@@ -273,7 +273,7 @@ def unit_sweep(task_name: str, finder: str, seed: int, scale: str, out: str, dat
         model = _model(task, seed)
         t0 = time.perf_counter()
         if finder == "lrkit":
-            from lrkit.finder import lr_find
+            from lrkit.rangetest import lr_find
 
             rt = lr_find(model, batches, opt_factory(task)(model.parameters(), lr=task.sweep[0]),
                          start_lr=task.sweep[0], end_lr=task.sweep[1], num_iter=len(batches), progress=False)
@@ -303,7 +303,7 @@ def _call(unit: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any:
 # --------------------------------------------------------------------------------------------------
 def lrkit_suggestions(sweep: dict[str, Any], use: str) -> dict[str, float]:
     """``{"lrkit": the documented rule for use, "cand:<rule>": each candidate (bootstrapped)}``."""
-    from lrkit.suggest import RangeTest
+    from lrkit.rangetest import RangeTest
 
     rt = RangeTest(sweep_lr=sweep["lr"], loss=[math.nan if v is None else v for v in sweep["loss"]],
                    smoothing=sweep.get("smoothing", 0.05))
@@ -370,7 +370,7 @@ def run(scale: str = "full", out: str | Path | None = None, *, tasks: Sequence[s
     """Run (or resume) the benchmark; returns the summary (also written as summary.json and table.md)."""
     import torch
 
-    from lrkit.suggest import USE_RULES
+    from lrkit.rangetest import USE_RULES
 
     sc = SCALES[scale]
     out = Path(out) if out is not None else ROOT / "results" / "suggestion_quality" / scale

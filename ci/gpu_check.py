@@ -43,8 +43,8 @@ def _equal(a, b) -> bool:
 
 def check_lr_find(data, device: str) -> dict:
     from lrkit.data import cifar10_loaders
-    from lrkit.finder import lr_find
     from lrkit.models import get_model
+    from lrkit.rangetest import lr_find
     from lrkit.utils import get_rng_state
 
     L = cifar10_loaders(data, batch_size=128, n_per_class=200, test_per_class=10, seed=0, device=device)
@@ -64,7 +64,7 @@ def check_lr_find(data, device: str) -> dict:
 
 
 def check_resume(data, device: str, tmp: Path) -> dict:
-    from lrkit import train as T
+    from lrkit import training as T
     from lrkit.data import cifar10_loaders
     from lrkit.models import get_model
     from lrkit.schedules import OneCycle

@@ -58,7 +58,7 @@ def _run_dir(out: str, prefix: str) -> Path:
 
 
 def _make_optimizer(name: str, model, lr: float, weight_decay: float):
-    from .optim import make_optimizer
+    from .training import make_optimizer
 
     return make_optimizer({**OPTIMIZERS[name], "lr": lr, "weight_decay": weight_decay}, model)
 
@@ -142,7 +142,7 @@ def cmd_find(args: argparse.Namespace) -> int:
 
     from . import data as D
     from . import models as M
-    from .finder import lr_find
+    from .rangetest import lr_find
     from .utils import seed_everything
 
     seed_everything(args.seed)

@@ -55,12 +55,13 @@ The recipe of ULMFiT (Howard & Ruder 2018) and fastai, for any ``nn.Module``:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .layers import NORM_TYPES, LayerGroups, discriminative_lrs, layer_groups, preset_groups, split_by_depth
+from .training import Callback
 
 __all__ = [
     "GradualUnfreezing",
@@ -80,7 +81,7 @@ ULMFIT_FACTOR = 2.6
 # --------------------------------------------------------------------------------------------------
 # Gradual unfreezing
 # --------------------------------------------------------------------------------------------------
-class GradualUnfreezing:
+class GradualUnfreezing(Callback):
     """Callback for :func:`lrkit.train.fit`: gradual unfreezing from the top (ULMFiT §3.3).
 
     At construction only the last group is trainable (``groups.freeze_to(-1)``). After the optimizer
@@ -138,5 +139,3 @@ class GradualUnfreezing:
     def __call__(self, iteration: int, history: Any = None) -> None:
         self.apply(iteration + 1)
 
-
-Callback = Callable[[int, Any], None]

@@ -42,11 +42,10 @@ def quickstart(data: Any, *, model: str = "fastnet", optimizer: str = "sgd", wei
     (momentum cycled) at the suggested peak — or at ``max_lr`` — evaluated on the test images after
     every epoch. ``seed`` sets the subset, the initial weights and the batch order."""
     from .data import cifar10_loaders
-    from .finder import lr_find
     from .models import get_model
-    from .optim import make_optimizer
+    from .rangetest import lr_find
     from .schedules import OneCycle
-    from .train import fit
+    from .training import fit, make_optimizer
     from .utils import seed_everything
 
     t0 = time.perf_counter()

@@ -31,9 +31,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .optim import eval_weights
-from .recipe_parts import Curve, RecipeLoader, WeightAverage, evaluate_tta
-from .train import History
+from .recipe_parts import Curve, FreezeAfter, RecipeLoader, WeightAverage, evaluate_tta
+from .training import History
+from .training.self_tuning import eval_weights
 
 __all__ = ["RECIPES", "RecipeLoader", "RecipeResult", "WeightAverage", "evaluate_tta", "train_recipe",
            "write_recipe_run"]
@@ -152,7 +152,7 @@ def _optimizer(method: Any, weights: list, biases: list, peak: float, cfg: dict[
     LR. Both tie the weight decay to the LR (λ·η = ``wd_lr`` × B/1024), and so does schedule-free AdamW
     (decoupled: λ·lr per step). Prodigy and D-Adaptation take their own settings (``method.options``)."""
     from .methods import WARMUP_FRAC
-    from .optim import OPTIMIZERS
+    from .training.optim import OPTIMIZERS
 
     wd_lr = cfg["wd_lr"] * B / 1024
     kind, opts = method.optimizer, dict(method.options)
@@ -188,12 +188,12 @@ def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", 
     ``n_per_class`` / ``test_per_class``: seeded subsets (smoke runs; None: all images).
     """
     from .data import cifar10_loaders
-    from .finder import lr_find
     from .methods import build_schedule, get_method
     from .models import AirNet
-    from .optim import bn_batches, recompute_bn
-    from .scheduler import ScheduledLR
-    from .train import fit
+    from .rangetest import lr_find
+    from .training import ScheduledLR, fit
+    from .training.runtime import Runtime
+    from .training.self_tuning import bn_batches, recompute_bn
     from .utils import seed_everything
 
     if target not in RECIPES:
@@ -272,19 +272,15 @@ def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", 
         else None
     evaluated = avg.model if avg is not None else model
     every = max(1, round(cfg["curve_every"] * spe))
-    curve = Curve(evaluated, L.test, spe, total, cfg["curve_tta"], amp_dtype, every=every, optimizer=opt,
+    curve = Curve(evaluated, L.test, spe, total, cfg["curve_tta"], Runtime(dev, amp_dtype, channels_last=True),
+                  every=every, optimizer=opt,
                   train=train, bn_batches=cfg["bn_recompute_batches"])
     freeze_at = round(cfg["whiten_bias_epochs"] * spe)
 
-    def freeze_whitening_bias(it: int, h: History) -> None:
-        if it + 1 == freeze_at:
-            model.whiten.bias.requires_grad_(False)
-
-    freeze_whitening_bias.needs_loss = False
-
     try:
         hist = fit(model, opt, train, iterations=total, loss_fn=loss_fn, scheduler=scheduler, amp=amp, device=dev,
-                   channels_last=True, callbacks=[freeze_whitening_bias] + ([avg] if avg else []) + [curve],
+                   channels_last=True,
+                   callbacks=[FreezeAfter(model.whiten.bias, freeze_at)] + ([avg] if avg else []) + [curve],
                    progress=progress, desc=f"recipe {target}: {method.name}")
     finally:
         if scheduler is not None:
@@ -294,12 +290,13 @@ def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", 
     # final evaluation: BN statistics at the evaluated weights, then TTA on all test images
     t0 = time.perf_counter()
     n_bn = cfg["bn_recompute_batches"]
-    with eval_weights(opt, evaluated, train, n_bn, amp_dtype=amp_dtype, channels_last=True):
+    runtime = Runtime(dev, amp_dtype, channels_last=True)
+    with eval_weights(opt, evaluated, train, n_bn, runtime=runtime):
         if avg is not None:
-            recompute_bn(avg.model, bn_batches(train, n_bn), channels_last=True, amp_dtype=amp_dtype)
-        final = evaluate_tta(evaluated, L.test, level=cfg["tta"], amp_dtype=amp_dtype)
+            recompute_bn(avg.model, bn_batches(train, n_bn), runtime=runtime)
+        final = evaluate_tta(evaluated, L.test, level=cfg["tta"], runtime=runtime)
         t_final_test = time.perf_counter() - t0
-        final_val = evaluate_tta(evaluated, L.val, level=cfg["tta"], amp_dtype=amp_dtype) if L.val is not None \
+        final_val = evaluate_tta(evaluated, L.val, level=cfg["tta"], runtime=runtime) if L.val is not None \
             else None
     t_final = time.perf_counter() - t0
 

@@ -17,10 +17,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import BatchLoader, augment_batch
-from .optim import eval_weights
-from .train import History, model_device
+from .training import Callback, History
+from .training.runtime import Runtime, model_device
+from .training.self_tuning import eval_weights
 
-__all__ = ["Curve", "RecipeLoader", "WeightAverage", "evaluate_tta"]
+__all__ = ["Curve", "FreezeAfter", "RecipeLoader", "WeightAverage", "evaluate_tta"]
 
 # --------------------------------------------------------------------------------------------------
 # Data: alternating flips on top of BatchLoader
@@ -68,7 +69,7 @@ class RecipeLoader(BatchLoader):
 # --------------------------------------------------------------------------------------------------
 # Weight averaging, BN statistics, test-time augmentation
 # --------------------------------------------------------------------------------------------------
-class WeightAverage:
+class WeightAverage(Callback):
     r"""``fit`` callback: an exponential average of the weights, or Lookahead.
 
     Every ``every`` steps (and at the last one), with :math:`p = t/T` the fraction of training done,
@@ -123,16 +124,17 @@ def _views(x: torch.Tensor, level: int) -> list[tuple[torch.Tensor, float]]:
 
 
 @torch.no_grad()
-def evaluate_tta(model: nn.Module, data: Any, *, level: int = 1, channels_last: bool = True,
-                 amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+def evaluate_tta(model: nn.Module, data: Any, *, level: int = 1, runtime: Runtime | None = None) -> dict[str, float]:
     """Loss and accuracy of the weighted mean of ``model``'s logits over test-time views.
 
     ``level`` 0: the image; 1: mean of ``x`` and its horizontal flip; 2: also both shifted by one
-    pixel (4 views, equal weights). Eval mode; the model's mode is restored.
+    pixel (4 views, equal weights). Eval mode; the model's mode is restored. ``runtime``: device, AMP and
+    memory format (default: the model's device, full precision, ``channels_last``).
     """
     if level not in (0, 1, 2):
         raise ValueError(f"level must be 0, 1 or 2, got {level!r}")
-    dev, was = model_device(model), model.training
+    runtime = runtime if runtime is not None else Runtime.of(model, channels_last=True)
+    dev, was = runtime.device, model.training
     model.eval()
     loss, correct, n = 0.0, 0, 0
     try:
@@ -140,8 +142,8 @@ def evaluate_tta(model: nn.Module, data: Any, *, level: int = 1, channels_last: 
             x, y = x.to(dev), y.to(dev)
             out = 0
             for v, w in _views(x, level):
-                v = v.contiguous(memory_format=torch.channels_last) if channels_last else v
-                with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                v = v.contiguous(memory_format=torch.channels_last) if runtime.channels_last else v
+                with runtime.autocast():
                     out = out + w * model(v).float()
             loss += float(F.cross_entropy(out, y, reduction="sum"))
             correct += int((out.argmax(1) == y).sum())
@@ -153,12 +155,26 @@ def evaluate_tta(model: nn.Module, data: Any, *, level: int = 1, channels_last: 
     return {"loss": loss / n, "acc": correct / n, "n": n}
 
 
-class Curve:
+class FreezeAfter(Callback):
+    """``fit`` callback: ``param`` stops learning after ``steps`` optimizer steps (``requires_grad`` off), e.g.
+    the recipe's whitening bias after its first epochs."""
+
+    needs_loss = False
+
+    def __init__(self, param: torch.nn.Parameter, steps: int):
+        self.param, self.steps = param, int(steps)
+
+    def __call__(self, it: int, history: History | None = None) -> None:
+        if it + 1 == self.steps:
+            self.param.requires_grad_(False)
+
+
+class Curve(Callback):
     """``fit`` callback: evaluate ``model`` on the test set every ``every`` steps and after the last one
     (reporting only), with ``level`` test-time views, and time each evaluation so it can be left out of
     the training time.
 
-    The evaluation runs inside :class:`lrkit.optim.eval_weights`. For a schedule-free ``optimizer``, that
+    The evaluation runs inside :class:`lrkit.training.eval_weights`. For a schedule-free ``optimizer``, that
     means at its averaged weights, with the BatchNorm statistics recomputed there on ``bn_batches``
     batches of ``train``. For every other optimizer, it is a plain evaluation. ``points[k]`` holds
     iteration, epoch, loss, acc, ``train_seconds`` (the wall time of training up to that step, with
@@ -167,9 +183,10 @@ class Curve:
 
     needs_loss = False  # reads wall times only
 
-    def __init__(self, model: nn.Module, test: Any, spe: int, total: int, level: int, amp_dtype, *,
+    def __init__(self, model: nn.Module, test: Any, spe: int, total: int, level: int, runtime: Runtime, *,
                  every: int | None = None, optimizer: Any = None, train: Any = None, bn_batches: int = 4):
-        self.model, self.test, self.spe, self.total, self.level, self.amp = model, test, spe, total, level, amp_dtype
+        self.model, self.test, self.spe, self.total, self.level = model, test, spe, total, level
+        self.runtime = runtime
         self.every = max(1, int(every or spe))
         self.optimizer, self.train, self.bn_batches = optimizer, train, bn_batches
         self.points: list[dict[str, float]] = []
@@ -184,10 +201,10 @@ class Curve:
         if dev.type == "cuda":  # the queued training steps finish here: their time is training, not evaluation
             torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
-        weights = (eval_weights(self.optimizer, self.model, self.train, self.bn_batches, amp_dtype=self.amp,
-                                channels_last=True) if self.optimizer is not None else nullcontext())
+        weights = (eval_weights(self.optimizer, self.model, self.train, self.bn_batches, runtime=self.runtime)
+                   if self.optimizer is not None else nullcontext())
         with weights:  # schedule-free: at x, BN recomputed; any other optimizer: a plain evaluation
-            ev = evaluate_tta(self.model, self.test, level=self.level, amp_dtype=self.amp)
+            ev = evaluate_tta(self.model, self.test, level=self.level, runtime=self.runtime)
         dt = time.perf_counter() - t0
         self.points.append({"iteration": done, "epoch": done / self.spe, **ev,
                             "train_seconds": h.wall[-1] + (t0 - t_in) - self.eval_seconds, "eval_seconds": dt})

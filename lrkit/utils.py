@@ -10,8 +10,9 @@ and the argument checks whose messages name the argument.
   ``NaN``/``Infinity`` tokens of files written before this convention). :func:`read_json` names the
   file when it is unreadable.
 - **Checks.** :func:`check_int`, :func:`check_float`, :func:`check_choice`, :func:`did_you_mean`: a bad
-  type or value is a ``ValueError`` whose message starts with the argument's name (lrkit raises
-  ``ValueError`` for every bad argument, as torch's optimizers do).
+  number or choice is a ``ValueError`` whose message starts with the argument's name (as torch's
+  optimizers do); :func:`check_type`: an object of the wrong kind (a string where a model or an optimizer
+  is expected) is a ``TypeError`` naming the argument.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "check_choice",
     "check_float",
     "check_int",
+    "check_type",
     "did_you_mean",
     "dumps",
     "get_rng_state",
@@ -224,6 +226,15 @@ def check_float(name: str, value: Any, *, min: float | None = None, max: float |
     if max is not None and (v >= max if max_open else v > max):
         raise ValueError(f"{name} must be {'<' if max_open else '<='} {max:g}, got {v:g}")
     return v
+
+
+def check_type(name: str, value: Any, cls: type | tuple[type, ...], what: str) -> Any:
+    """``value`` if it is an instance of ``cls``, else ``TypeError`` naming the argument and saying ``what`` it
+    must be (e.g. a string where a model is expected fails here, not deep inside torch)."""
+    if not isinstance(value, cls):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__} {shown}")
+    return value
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:

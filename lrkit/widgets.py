@@ -31,8 +31,8 @@ import numpy as np
 
 from . import toy
 from .plot import SUGGESTION_STYLE, plot_gradient_descent, plot_range_test
+from .rangetest import SUGGESTION_METHODS, RangeTest
 from .schedules import CosineWarmRestarts, Cyclic, OneCycle, Schedule
-from .suggest import SUGGESTION_METHODS, RangeTest
 from .widget_base import SLIDER_WIDTH, STYLE, Explorer, float_control, log_control
 
 __all__ = ["Explorer", "GradientDescentExplorer", "RangeTestExplorer", "ScheduleExplorer", "CyclicExplorer",

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..methods import METHODS, Method, build_schedule, get_method, grid_method
-from ..suggest import CLR_RATIO, USE_RULES
+from ..rangetest.rules import CLR_RATIO, USE_RULES
 from ..utils import ci95
 from .spec import RunSpec
 from .store import BenchError, result_record

@@ -30,9 +30,9 @@ def range_test_lr(spec: RunSpec, ctx: Any) -> dict[str, Any]:
 
     def measure() -> dict[str, Any]:
         from ..data import cifar10_loaders
-        from ..finder import lr_find
         from ..models import get_model
-        from ..optim import make_optimizer
+        from ..rangetest import lr_find
+        from ..training import make_optimizer
         from ..utils import seed_everything
 
         L = cifar10_loaders(ctx.data, batch_size=spec.batch_size, n_per_class=spec.n_per_class, test_per_class=1,

@@ -68,8 +68,7 @@ def train_spec(spec: RunSpec, seed: int, ctx: Context, started: float) -> dict[s
     """Train a plain run (``kind`` ``"train"`` or ``"accuracy_range_test"``) and return its result."""
     from ..data import cifar10_loaders
     from ..models import get_model
-    from ..optim import make_optimizer
-    from ..train import evaluate, fit
+    from ..training import evaluate, fit, make_optimizer
     from ..utils import seed_everything
 
     dev = ctx.device
@@ -102,7 +101,7 @@ def train_spec(spec: RunSpec, seed: int, ctx: Context, started: float) -> dict[s
     if chosen is not None:
         result["chosen_lr"] = chosen
     if spec.kind == "accuracy_range_test":
-        from ..accuracy import AccuracyRangeTest
+        from ..rangetest import AccuracyRangeTest
 
         art = AccuracyRangeTest.from_history(hist, initial, start_lr=spec.extra.get("start_lr", 0.0))
         result["range_test"] = {"base_lr": art.base_lr, "max_lr": art.max_lr, "note": art.note,
@@ -120,11 +119,11 @@ class _EvalAt:
         self.at, self.model, self.data, self.device = set(at), model, data, device
 
     def __call__(self, it: int, h) -> None:
-        from ..train import evaluate
+        from ..training import Runtime, evaluate
 
         done = it + 1
         if done in self.at and not (h.evals and h.evals[-1]["iteration"] == done):
-            ev = evaluate(self.model, self.data, device=self.device, channels_last=True)
+            ev = evaluate(self.model, self.data, runtime=Runtime(self.device, channels_last=True))
             spe = h.steps_per_epoch
             h.evals.append({"iteration": done, "epoch": done / spe if spe else None, **ev})
 

@@ -63,9 +63,8 @@ from torch import nn
 
 from .. import models as M
 from ..discriminative import ULMFIT_FACTOR, GradualUnfreezing, layer_groups
-from ..scheduler import ScheduledLR
 from ..schedules import OneCycle, SlantedTriangular
-from ..train import fit
+from ..training import ScheduledLR, fit
 from ..utils import atomic_write_bytes, seed_everything
 from .spec import RunSpec
 from .store import BenchError, cached, result_record
@@ -179,7 +178,7 @@ def _vehicle_loaders(data, spec: RunSpec, seed: int, device):
 
 def _suggest_lr(model: nn.Module, loader, optimizer, num_iter: int, device) -> dict[str, Any]:
     """Range test on ``optimizer``'s groups (ratios kept); robust suggestion, valley as fallback."""
-    from ..finder import lr_find
+    from ..rangetest import lr_find
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*it is cycled.*", category=RuntimeWarning)

@@ -26,7 +26,29 @@ _REGISTRY: dict[str, type[Schedule]] = {}
 PACKAGE = "lrkit.schedules"
 #: modules that moved: a stored ``"module:qualname"`` reference (a schedule defined outside this package,
 #: a CLR ``scale_fn``) written under the old module path is looked up under the new one
-MOVED_MODULES: dict[str, str] = {}
+MOVED_MODULES: dict[str, str] = {
+    "lrkit.finder": "lrkit.rangetest.sweep",  # Ramp, the range test's LR ramp ("lrkit.finder:Ramp")
+    "lrkit.suggest": "lrkit.rangetest.result",
+    "lrkit.accuracy": "lrkit.rangetest.accuracy_test",
+    "lrkit.train": "lrkit.training.loop",
+    "lrkit.scheduler": "lrkit.training.scheduler",
+    "lrkit.optim": "lrkit.training.optim",
+    "lrkit.distributed": "lrkit.training.distributed",
+    "lrkit.layers": "lrkit.finetune.groups",
+    "lrkit.discriminative": "lrkit.finetune.unfreeze",
+    "lrkit.methods": "lrkit.recipe.methods",
+    "lrkit.recipe_parts": "lrkit.recipe.parts",
+    "lrkit.quickstart": "lrkit.recipe.quickstart",
+    "lrkit.toy": "lrkit.notebook.toy",
+    "lrkit.nbtools": "lrkit.notebook.tools",
+    "lrkit.widget_base": "lrkit.notebook.explorer",
+    "lrkit.widgets": "lrkit.notebook.explorers",
+    "lrkit.modern_widgets": "lrkit.notebook.schedule_explorers",
+    "lrkit.cliargs": "lrkit.cli.args",
+    "lrkit.bench.transfer": "lrkit.bench.experiments.discriminative",
+    "lrkit.bench.methods": "lrkit.bench.experiments.methods",
+    "lrkit.bench.rangetests": "lrkit.bench.experiments.onecycle",
+}
 
 
 def _in_package(module: str) -> bool:

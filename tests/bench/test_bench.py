@@ -94,7 +94,7 @@ def test_run_one_resumes_after_a_kill_with_nothing_lost(tmp_path, synthetic, mon
     clean = run_one(spec, 0, experiment="t", scale="smoke", out=tmp_path / "a", data=synthetic,
                     checkpoint_every=4, progress=False)
     # kill the run at its third evaluation (after the checkpoint at iteration 8)
-    import lrkit.train as T
+    import lrkit.training.loop as T
 
     real_eval = T.evaluate
     calls = {"n": 0}

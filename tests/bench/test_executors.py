@@ -116,7 +116,7 @@ def test_a_worker_resumes_a_killed_serial_run_from_its_checkpoint(tmp_path, seri
     """Kill a serial run mid-way (a checkpoint stays), finish it with worker processes: same results, the
     checkpoint consumed (a worker looking elsewhere would leave it behind)."""
     reference, _, ref_out = serial_reference
-    import lrkit.train as T
+    import lrkit.training.loop as T
 
     real_eval, calls = T.evaluate, {"n": 0}
 

@@ -26,9 +26,8 @@ from lrkit.discriminative import (
     layer_groups,
     split_by_depth,
 )
-from lrkit.scheduler import ScheduledLR
 from lrkit.schedules import SlantedTriangular
-from lrkit.train import fit
+from lrkit.training import ScheduledLR, fit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -208,7 +207,7 @@ def test_scheduler_adapter_keeps_group_ratios():
 
 
 def test_range_test_sweeps_groups_keeping_ratios(synthetic):
-    from lrkit.finder import lr_find
+    from lrkit.rangetest import lr_find
 
     model = M.caffe_cifar10_full(10)
     g = layer_groups(model)
@@ -252,7 +251,7 @@ def test_frozen_groups_bit_identical_train_bn_false(opt_name):
     elif opt_name == "adamw":
         opt = torch.optim.AdamW(pg, lr=0.1)
     else:
-        from lrkit.optim import CaffeSGD
+        from lrkit.training import CaffeSGD
 
         opt = CaffeSGD(pg, lr=0.1, momentum=0.9, weight_decay=5e-3)
     _train_steps(model, opt, 2)  # momentum buffers / Adam moments exist for every group now

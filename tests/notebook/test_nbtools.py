@@ -103,9 +103,8 @@ def test_wsd_branches_are_exactly_wsd_of_that_length():
     import torch
 
     from lrkit.data import BatchLoader
-    from lrkit.nbtools import run_wsd_branches
     from lrkit.schedules import WSD
-    from lrkit.train import fit
+    from lrkit.training import fit, run_wsd_branches
     from lrkit.utils import seed_everything
 
     torch.set_num_threads(1)

@@ -12,7 +12,7 @@ import pytest
 
 from lrkit.modern_widgets import WSDExplorer
 from lrkit.nbtools import Recorder
-from lrkit.suggest import RangeTest
+from lrkit.rangetest import RangeTest
 from lrkit.utils import jsonable, loads
 from lrkit.widget_base import ExactFloat
 from lrkit.widgets import (

@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from lrkit.finder import (  # noqa: E402
+from lrkit.rangetest import (  # noqa: E402
     ROBUST_BASE,
     SUGGESTION_METHODS,
     AccuracyRangeTest,
@@ -149,8 +149,8 @@ def test_state_restored_bit_for_bit(kind, scenario):
 
 
 def test_attached_scheduler_warns_and_is_untouched():
-    from lrkit.scheduler import ScheduledLR
     from lrkit.schedules import Constant
+    from lrkit.training import ScheduledLR
 
     data = make_data()
     model = bn_model()

@@ -191,7 +191,7 @@ def test_analyse_picks_the_reference_on_validation_and_counts_range_test_steps()
 
 def test_methods_experiment_runs_are_data():
     from lrkit.bench.experiments import get_experiment
-    from lrkit.suggest import USE_RULES
+    from lrkit.rangetest import USE_RULES
 
     runs = get_experiment("methods").runs("lite")
     names = {r.name for r in runs}

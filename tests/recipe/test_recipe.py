@@ -12,9 +12,9 @@ from torch import nn
 from lrkit import cli, recipe
 from lrkit.data import synthetic_cifar10
 from lrkit.models import MODELS, AirNet, whitening_init
-from lrkit.optim import bn_batches, recompute_bn
 from lrkit.recipe import RECIPES, RecipeLoader, WeightAverage, evaluate_tta, train_recipe
-from lrkit.train import evaluate
+from lrkit.training import Runtime, evaluate
+from lrkit.training.self_tuning import bn_batches, recompute_bn
 
 TINY = {"epochs": 3, "widths": (8, 16, 16), "batch_size": 64, "whiten_images": 200, "eval_batch_size": 100,
         "bn_recompute_batches": 2,
@@ -177,7 +177,7 @@ def test_tta_is_the_mean_of_the_two_logits_and_level_0_is_evaluate():
     assert res["acc"] == pytest.approx(float((logits.argmax(1) == y).float().mean()))
     assert res["loss"] == pytest.approx(float(nn.functional.cross_entropy(logits, y)), rel=1e-5)
     plain = evaluate(model, data)
-    r0 = evaluate_tta(model, data, level=0, channels_last=False)
+    r0 = evaluate_tta(model, data, level=0, runtime=Runtime(torch.device("cpu")))
     assert r0["acc"] == pytest.approx(plain["acc"]) and r0["loss"] == pytest.approx(plain["loss"], rel=1e-5)
     assert evaluate_tta(model, data, level=2)["n"] == 10
     with pytest.raises(ValueError, match="level"):

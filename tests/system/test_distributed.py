@@ -21,9 +21,10 @@ import torch
 from torch import nn
 
 from lrkit import data as D
-from lrkit import distributed as dist_
-from lrkit import train as T
-from lrkit.finder import accuracy_range_test, lr_find
+from lrkit import training as T
+from lrkit.rangetest import accuracy_range_test, lr_find
+from lrkit.training import checkpoint as C
+from lrkit.training import distributed as dist_
 from lrkit.utils import get_rng_state
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(240),
@@ -118,15 +119,15 @@ def scenario_lr_find(ddp: bool) -> dict:
 
 def scenario_fit(ckpt: str) -> dict:
     writes = []
-    save = T.atomic_torch_save
-    T.atomic_torch_save = lambda obj, path: (writes.append(str(path)), save(obj, path))[1]
+    save = C.atomic_torch_save
+    C.atomic_torch_save = lambda obj, path: (writes.append(str(path)), save(obj, path))[1]
     try:
         model, opt = make_model_opt()
         train, evald = make_data()
         h = T.fit(model, opt, train, iterations=6, accumulation_steps=2, eval_data=evald, eval_every=3,
                   checkpoint=ckpt, checkpoint_every=3, progress=False)
     finally:
-        T.atomic_torch_save = save
+        C.atomic_torch_save = save
     on_disk = torch.load(ckpt, weights_only=False)  # every rank reads it as soon as fit returned
     return {"params": [p.detach().clone() for p in model.parameters()], "train_loss": h.train_loss,
             "evals": h.evals, "writes": writes, "ckpt_iteration": on_disk["iteration"],

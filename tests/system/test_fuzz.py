@@ -29,12 +29,9 @@ from lrkit import cli
 from lrkit import data as D
 from lrkit import discriminative as DL
 from lrkit import schedules as S
-from lrkit.finder import accuracy_range_test, lr_find
 from lrkit.nbtools import check_parameters
-from lrkit.optim import make_optimizer
-from lrkit.scheduler import ScheduledLR
-from lrkit.suggest import RangeTest
-from lrkit.train import fit
+from lrkit.rangetest import RangeTest, accuracy_range_test, lr_find
+from lrkit.training import ScheduledLR, fit, make_optimizer
 from lrkit.utils import seed_everything
 
 NAN, INF = math.nan, math.inf

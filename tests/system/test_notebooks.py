@@ -161,7 +161,7 @@ def check_02(r):
     if acc["base_lr"] is not None:
         assert 0 <= acc["base_lr"] <= acc["max_lr"] <= acc["end_lr"]
     # the suggestion for each use (rt.for_uses()), through the documented rules
-    from lrkit.suggest import CLR_RATIO, USE_RULES
+    from lrkit.rangetest import CLR_RATIO, USE_RULES
 
     uses = r["per_use"]
     assert set(uses) == set(USE_RULES), uses
@@ -211,7 +211,7 @@ def check_05(r):
     assert mom[0] < mom[1], "one-cycle must cycle the momentum"
     assert r["explorer_changed"] is True
     # the peak and the constant LR come from a range test on the same setup, through the documented rules
-    from lrkit.suggest import USE_RULES
+    from lrkit.rangetest import USE_RULES
 
     rt = r["range_test"]
     assert rt["loss_kind"] == "train" and rt["n_points"] >= 10, rt

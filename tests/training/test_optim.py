@@ -14,11 +14,12 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from lrkit import data as D
-from lrkit import optim as O
-from lrkit import train as T
-from lrkit.finder import accuracy_range_test, lr_find
-from lrkit.scheduler import ScheduledLR
+from lrkit import training as T
+from lrkit.rangetest import accuracy_range_test, lr_find
 from lrkit.schedules import Constant
+from lrkit.training import ScheduledLR
+from lrkit.training import optim as O
+from lrkit.training import self_tuning as ST
 
 pytest.importorskip("schedulefree")
 pytest.importorskip("prodigyopt")
@@ -26,11 +27,11 @@ pytest.importorskip("dadaptation")
 # sweeps longer than the tiny data cycle it on purpose
 pytestmark = pytest.mark.filterwarnings("ignore:data has .* batches:RuntimeWarning")
 
-NEW = {"sgd_schedulefree": ("schedulefree", "SGDScheduleFree", O.SCHEDULE_FREE),
-       "adamw_schedulefree": ("schedulefree", "AdamWScheduleFree", O.SCHEDULE_FREE),
-       "prodigy": ("prodigyopt", "Prodigy", O.LR_FREE),
-       "dadapt_sgd": ("dadaptation", "DAdaptSGD", O.LR_FREE),
-       "dadapt_adam": ("dadaptation", "DAdaptAdam", O.LR_FREE)}
+NEW = {"sgd_schedulefree": ("schedulefree", "SGDScheduleFree", ST.SCHEDULE_FREE),
+       "adamw_schedulefree": ("schedulefree", "AdamWScheduleFree", ST.SCHEDULE_FREE),
+       "prodigy": ("prodigyopt", "Prodigy", ST.LR_FREE),
+       "dadapt_sgd": ("dadaptation", "DAdaptSGD", ST.LR_FREE),
+       "dadapt_adam": ("dadaptation", "DAdaptAdam", ST.LR_FREE)}
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -91,9 +92,9 @@ def test_new_optimizers_build_and_take_a_step(name):
     model = mlp(bn=False)
     opt = O.make_optimizer({"name": name, "lr": 1.0 if "dadapt" in name or name == "prodigy" else 0.1}, model)
     assert type(opt).__name__ == cls and type(opt).__module__.split(".")[0] == package
-    assert O.sets_own_lr(opt) == why
-    assert O.has_eval_mode(opt) == (why == O.SCHEDULE_FREE)
-    O.train_mode(opt)  # schedule-free optimizers start in eval mode and refuse to step there
+    assert ST.sets_own_lr(opt) == why
+    assert ST.has_eval_mode(opt) == (why == ST.SCHEDULE_FREE)
+    ST.train_mode(opt)  # schedule-free optimizers start in eval mode and refuse to step there
     before = params(model)
     x, y = batches(1)[0]
     T.train_step(model, opt, nn.functional.cross_entropy, [(x, y)])
@@ -104,7 +105,7 @@ def test_ordinary_optimizers_do_not_set_their_own_lr():
     model = mlp(bn=False)
     for name in ("sgd", "adam", "adamw", "caffe_sgd"):
         opt = O.make_optimizer({"name": name, "lr": 0.1}, model)
-        assert O.sets_own_lr(opt) is None and not O.has_eval_mode(opt)
+        assert ST.sets_own_lr(opt) is None and not ST.has_eval_mode(opt)
 
 
 def test_unknown_name_suggests_the_closest_and_unknown_keyword_names_the_optimizer():
@@ -134,7 +135,7 @@ def test_eval_weights_swaps_to_the_average_and_back_exactly():
     x = params(m2)
     assert not same(x, y)  # otherwise this test could not tell them apart
     at_y = T.evaluate(model, data)
-    with O.eval_weights(opt, model, data):
+    with ST.eval_weights(opt, model, data):
         assert same(params(model), x)
         assert not opt.param_groups[0]["train_mode"]
         inside = T.evaluate(model, data)
@@ -147,7 +148,7 @@ def test_eval_weights_keeps_an_optimizer_in_eval_mode_as_it_was():
     opt = trained_schedulefree(model, data)
     opt.eval()
     x = params(model)
-    with O.eval_weights(opt, model, data):
+    with ST.eval_weights(opt, model, data):
         assert same(params(model), x)
     assert not opt.param_groups[0]["train_mode"] and same(params(model), x)
 
@@ -163,7 +164,7 @@ def test_eval_weights_recomputes_batchnorm_statistics_at_the_average():
         h = [m2[0](xb) for xb, _ in data[:4]]
     want_mean = torch.stack([t.mean(0) for t in h]).mean(0)
     want_var = torch.stack([t.var(0, unbiased=True) for t in h]).mean(0)
-    with O.eval_weights(opt, model, data, bn_batches=4):
+    with ST.eval_weights(opt, model, data, bn_batches=4):
         assert not torch.allclose(bn.running_mean, saved[0])
         torch.testing.assert_close(bn.running_mean, want_mean, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(bn.running_var, want_var, rtol=1e-5, atol=1e-6)
@@ -180,10 +181,10 @@ def test_recompute_bn_restores_modes_momentum_and_rng():
     model.eval()
     model[1].momentum = 0.3
     rng = torch.get_rng_state()
-    assert O.recompute_bn(model, data) == 3
+    assert ST.recompute_bn(model, data) == 3
     assert not any(m.training for m in model.modules()) and model[1].momentum == 0.3
     assert torch.equal(torch.get_rng_state(), rng)  # dropout in those passes drew, and the draws are undone
-    assert O.recompute_bn(mlp(bn=False), data) == 0
+    assert ST.recompute_bn(mlp(bn=False), data) == 0
 
 
 def test_eval_weights_does_nothing_for_ordinary_optimizers():
@@ -192,20 +193,20 @@ def test_eval_weights_does_nothing_for_ordinary_optimizers():
     for b in data[:3]:
         T.train_step(model, opt, nn.functional.cross_entropy, [b])
     p, rm = params(model), model[1].running_mean.clone()
-    with O.eval_weights(opt, model, data):
+    with ST.eval_weights(opt, model, data):
         assert same(params(model), p) and torch.equal(model[1].running_mean, rm)
 
 
 def test_bn_batches_which_batches():
     loader = D.BatchLoader(torch.randint(0, 255, (40, 3, 4, 4), dtype=torch.uint8), torch.arange(40) % 3, 8,
                            seed=1)
-    got = list(O.bn_batches(loader, 3))
+    got = list(ST.bn_batches(loader, 3))
     assert len(got) == 3 and all(torch.equal(g[0], loader.get_batch(i)[0]) for i, g in enumerate(got))
     assert loader._epoch == 0  # the loader's own epoch counter is not touched
-    assert len(list(O.bn_batches(loader, 50))) == len(loader)  # at most one pass
-    assert len(list(O.bn_batches(batches(4), 2))) == 2
+    assert len(list(ST.bn_batches(loader, 50))) == len(loader)  # at most one pass
+    assert len(list(ST.bn_batches(batches(4), 2))) == 2
     with pytest.raises(ValueError, match="one-shot iterator"):
-        O.bn_batches(iter(batches(4)), 2)
+        ST.bn_batches(iter(batches(4)), 2)
 
 
 # ------------------------------------------------------------------------------------------ fit
@@ -237,7 +238,7 @@ def test_fit_with_schedulefree_evaluates_at_the_average_with_recomputed_bn(tiny_
             m.momentum = None
     m2.train()
     with torch.no_grad():
-        for i in range(min(O.BN_BATCHES, len(train))):
+        for i in range(min(ST.BN_BATCHES, len(train))):
             m2(train.get_batch(i)[0])
     manual = T.evaluate(m2, test)
     assert h.evals[-1]["acc"] == manual["acc"]
@@ -332,7 +333,7 @@ def test_accuracy_range_test_with_schedulefree_warns_evaluates_at_the_average_an
     for i in range(3):
         T.train_step(model, opt, nn.functional.cross_entropy, [train.get_batch(i)])
     p, state = params(model), copy.deepcopy(opt.state_dict())
-    with O.eval_weights(opt, model, train):
+    with ST.eval_weights(opt, model, train):
         want_first = T.evaluate(model, test)["loss"]
     assert want_first != pytest.approx(T.evaluate(model, test)["loss"], rel=1e-6)  # not at y
     with pytest.warns(UserWarning) as rec:

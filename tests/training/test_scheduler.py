@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from lrkit import schedules as S
-from lrkit.scheduler import ScheduledLR
+from lrkit.training import ScheduledLR
 
 
 def _model(seed=0):

@@ -1,18 +1,35 @@
-"""Smith's accuracy-based range test (2017, §3.3), as data: :func:`clr_bounds` reads a cyclical
-schedule's bounds off an accuracy-vs-LR curve; :class:`AccuracyRangeTest` holds such a curve (what
-:func:`lrkit.finder.accuracy_range_test` returns). Pure numpy, no torch."""
+"""Smith's accuracy-based LR range test (2017, §3.3), used to pick the bounds of a cyclical schedule.
+
+:func:`accuracy_range_test` raises the LR linearly for a few epochs, evaluating periodically (a short run
+of :func:`lrkit.training.fit`, state restored afterwards as in :func:`~lrkit.rangetest.lr_find`);
+:func:`clr_bounds` — a pure rule — reads off where accuracy starts to rise (``base_lr``) and where the
+rise stops or turns ragged (``max_lr``); :class:`AccuracyRangeTest` holds the curve.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
-from .suggest import centered_mean
-from .utils import dumps, loads
+from ..schedules import Constant, LinearWarmup
+from ..training import evaluate, fit
+from ..training.loop import check_batches
+from ..training.runtime import Runtime, resolve_iterations
+from ..training.self_tuning import eval_weights, sets_own_lr
+from ..training.state import preserve_training_state
+from ..utils import check_float, check_int, dumps, loads
+from .rules import centered_mean
+from .sweep import check_lr_range, check_model_and_optimizer, group_ratios, sweep_scheduler, warn_about_optimizer
 
-__all__ = ["AccuracyRangeTest", "clr_bounds"]
+__all__ = ["AccuracyRangeTest", "accuracy_range_test", "clr_bounds"]
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _centered_mean_window(a: np.ndarray, window: int) -> np.ndarray:
@@ -114,7 +131,7 @@ class AccuracyRangeTest:
     def from_history(cls, history: Any, first: dict[str, float], *, ref: int = 0, start_lr: float = 0.0,
                      rule: dict[str, float] | None = None, config: dict[str, Any] | None = None
                      ) -> AccuracyRangeTest:
-        """The test read off a training run: ``history`` (a :class:`lrkit.train.History` whose LR rose
+        """The test read off a training run: ``history`` (a :class:`lrkit.training.History` whose LR rose
         linearly) and ``first``, the evaluation before its first step (at ``start_lr``). Each point's
         LR is the reference group's (``ref``) LR of the last step before that evaluation."""
         evals = history.evals
@@ -133,7 +150,7 @@ class AccuracyRangeTest:
 
     def plot(self, ax=None):
         """Accuracy against LR (linear x), the smoothed curve and the suggested bounds."""
-        from .plot import plot_accuracy_range_test
+        from ..plot import plot_accuracy_range_test
 
         return plot_accuracy_range_test(self, ax=ax)
 
@@ -159,3 +176,71 @@ class AccuracyRangeTest:
             raise ValueError(f"not an lrkit AccuracyRangeTest JSON document ({e})") from None
 
 
+def accuracy_range_test(
+    model: nn.Module,
+    train_data: Iterable[Batch],
+    eval_data: Iterable[Batch],
+    optimizer: torch.optim.Optimizer,
+    loss_fn: LossFn | None = None,
+    *,
+    start_lr: float = 0.0,
+    end_lr: float = 0.02,
+    iterations: int | None = None,
+    epochs: float | None = None,
+    eval_every: int | None = None,
+    accumulation_steps: int = 1,
+    amp: bool = False,
+    scaler: Any = None,
+    smooth_window: int = 3,
+    base_frac: float = 0.1,
+    top_frac: float = 0.9,
+    drop_frac: float = 0.1,
+    min_rise: float = 0.02,
+    channels_last: bool = False,
+    progress: bool = True,
+) -> AccuracyRangeTest:
+    """Smith's (2017, §3.3) LR range test: train while the LR rises linearly, evaluate periodically.
+
+    The LR of the reference group (largest current LR; others keep their ratio) goes linearly
+    from ``start_lr`` at the first step to ``end_lr`` at the last one (``LinearWarmup(Constant(end_lr))``
+    from :mod:`lrkit.schedules`, driven by a :class:`~lrkit.training.ScheduledLR` inside
+    :func:`lrkit.training.fit`; AMP-skipped steps do not advance it). ``eval_data`` is evaluated
+    before training and every ``eval_every`` steps (default: ``iterations // 20``, i.e. ~20 points)
+    and at the end. Smith used 4–8 epochs (``epochs=``; needs ``len(train_data)``) or give
+    ``iterations``. The bounds are read off by :func:`clr_bounds` (the rule is
+    documented there).
+
+    Model, optimizer, scaler and RNG states are restored exactly afterwards (also on errors and
+    interruption), as in :func:`~lrkit.rangetest.lr_find`. The model must already be on its device.
+    """
+    check_model_and_optimizer(model, optimizer)
+    check_batches("train_data", train_data)
+    check_batches("eval_data", eval_data)
+    accumulation_steps = check_int("accumulation_steps", accumulation_steps, min=1)
+    iterations = resolve_iterations(iterations, epochs, train_data, accumulation_steps, minimum=2)
+    start_lr, end_lr = check_lr_range(start_lr, end_lr, start_min_open=False)
+    eval_every = max(1, iterations // 20) if eval_every is None else check_int("eval_every", eval_every, min=1)
+    rule = {"smooth_window": check_int("smooth_window", smooth_window, min=1),
+            "base_frac": base_frac, "top_frac": top_frac, "drop_frac": drop_frac,
+            "min_rise": check_float("min_rise", min_rise)}
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    runtime = Runtime.resolve(model, amp=amp, channels_last=channels_last)
+    own_lr = sets_own_lr(optimizer)
+    warn_about_optimizer(optimizer, "accuracy_range_test", own_lr)
+    ref, ratios = group_ratios(optimizer)
+    with preserve_training_state(model, optimizer, scaler, suspend_hooks=True):
+        with eval_weights(optimizer, model, train_data, runtime=runtime):
+            first = evaluate(model, eval_data, loss_fn, runtime=runtime)
+        sched = LinearWarmup(Constant(end_lr), warmup_steps=iterations - 1, warmup_start=start_lr)
+        scheduler = sweep_scheduler(optimizer, sched, ratios, own_lr)
+        try:
+            hist = fit(model, optimizer, train_data, iterations=iterations, loss_fn=loss_fn,
+                       scheduler=scheduler, eval_data=eval_data, eval_every=eval_every,
+                       accumulation_steps=accumulation_steps, amp=amp, scaler=scaler,
+                       channels_last=channels_last, progress=progress, desc="accuracy range test")
+        finally:
+            scheduler.close()
+    return AccuracyRangeTest.from_history(hist, first, ref=ref, start_lr=start_lr, rule=rule,
+                                          config={"start_lr": start_lr, "end_lr": end_lr, "iterations": iterations,
+                                                  "eval_every": eval_every, "accumulation_steps": accumulation_steps,
+                                                  "amp": bool(amp), "ratios": ratios.tolist(), "ref_group": ref})

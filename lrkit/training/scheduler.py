@@ -1,6 +1,6 @@
 """Torch glue: drive any optimizer per iteration from any :mod:`lrkit.schedules` schedule.
 
-Usage (the one training loop in :mod:`lrkit.train` does exactly this)::
+Usage (the one training loop, :func:`lrkit.training.fit`, does exactly this)::
 
     sched = ScheduledLR(optimizer, OneCycle(0.1, total_steps), momentum="auto")
     for batch in loader:
@@ -31,6 +31,7 @@ Semantics
 
 from __future__ import annotations
 
+import math
 import warnings
 import weakref
 from collections.abc import Sequence as _SequenceABC
@@ -40,11 +41,11 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from .optim import LR_FREE, SCHEDULE_FREE, sets_own_lr
-from .schedules import Schedule, from_config
-from .utils import check_float
+from ..schedules import Schedule, from_config
+from ..utils import check_float
+from .self_tuning import LR_FREE, SCHEDULE_FREE, sets_own_lr
 
-__all__ = ["ScheduledLR"]
+__all__ = ["ScheduledLR", "group_momentum", "momentum_key"]
 
 _STATE_VERSION = 1
 
@@ -57,7 +58,7 @@ def _set_group_value(group: dict[str, Any], key: str, value: float) -> None:
         group[key] = value
 
 
-def _momentum_key(group: dict[str, Any]) -> str | None:
+def momentum_key(group: dict[str, Any]) -> str | None:
     """``'betas'`` for the Adam family, ``'momentum'`` for SGD-like groups, else ``None``."""
     if "betas" in group:
         return "betas"
@@ -67,7 +68,7 @@ def _momentum_key(group: dict[str, Any]) -> str | None:
 
 
 def _set_momentum(group: dict[str, Any], value: float) -> None:
-    key = _momentum_key(group)
+    key = momentum_key(group)
     if key == "momentum":
         _set_group_value(group, "momentum", value)
     elif key == "betas":
@@ -78,8 +79,9 @@ def _set_momentum(group: dict[str, Any], value: float) -> None:
             group["betas"] = (value, *tuple(betas)[1:])
 
 
-def _get_momentum(group: dict[str, Any]) -> float | None:
-    key = _momentum_key(group)
+def group_momentum(group: dict[str, Any]) -> float | None:
+    """A param group's momentum: ``momentum`` (SGD-like) or ``betas[0]`` (the Adam family), else None."""
+    key = momentum_key(group)
     if key == "momentum":
         return float(group["momentum"])
     if key == "betas":
@@ -101,6 +103,72 @@ def _warn_own_lr(optimizer: Optimizer, momentum: bool) -> None:
                   f"which for {name} is {what}{extra}", UserWarning, stacklevel=3)
 
 
+def _initial_lrs(groups: list[dict[str, Any]]) -> list[float]:
+    """Every group's LR, checked: finite and >= 0 (a NaN here would poison every later LR)."""
+    lrs = []
+    for k, g in enumerate(groups):
+        lr = g["lr"]
+        try:
+            value = math.nan if isinstance(lr, (bool, str)) else float(lr)
+        except (TypeError, ValueError, RuntimeError):  # not a number (RuntimeError: a tensor of several values)
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"optimizer.param_groups[{k}]['lr'] must be a finite number >= 0, got {lr!r}")
+        lrs.append(value)
+    return lrs
+
+
+def _per_group(name: str, value: Any, n: int, allow_none: bool) -> list[Any]:
+    """``value`` (one Schedule, or a list with one per group) as a list of ``n`` entries."""
+    if isinstance(value, Schedule):
+        return [value] * n
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{name} must have one entry per param group ({n}), got {len(value)}")
+        for v in value:
+            if not (isinstance(v, Schedule) or (allow_none and v is None)):
+                raise ValueError(f"{name} entries must be Schedule objects, got {v!r}")
+        return list(value)
+    raise ValueError(f"{name} must be a Schedule or a list of them, got {value!r}")
+
+
+def _momentum_schedules(momentum: Any, schedules: list[Schedule]) -> list[Schedule | None]:
+    """The momentum schedule of each group: ``None`` (none), ``'auto'`` (each LR schedule's own), a
+    Schedule for all, or one per group."""
+    if isinstance(momentum, str):
+        if momentum != "auto":
+            raise ValueError(f"momentum must be None, a Schedule, a list or 'auto', got {momentum!r}")
+        moms = [s.momentum_schedule() for s in schedules]
+        for k, m in enumerate(moms):
+            if m is None:
+                raise ValueError(f"momentum='auto' but the schedule of group {k} ({type(schedules[k]).__name__}) "
+                                 "has no momentum schedule")
+        return moms
+    if momentum is None:
+        return [None] * len(schedules)
+    return _per_group("momentum", momentum, len(schedules), allow_none=True)
+
+
+def _multipliers(multipliers: Any, init_lrs: list[float]) -> list[float]:
+    """Each group's LR multiplier: 1 (``None``), its share of the largest LR (``'initial'``), or given."""
+    n = len(init_lrs)
+    if multipliers is None:
+        return [1.0] * n
+    if isinstance(multipliers, str):
+        if multipliers != "initial":
+            raise ValueError(f"multipliers must be None, 'initial' or a list of floats, got {multipliers!r}")
+        top = max(init_lrs)
+        if top <= 0:
+            raise ValueError("multipliers='initial' needs at least one group with lr > 0")
+        return [lr / top for lr in init_lrs]
+    if isinstance(multipliers, bytes) or not hasattr(multipliers, "__len__"):
+        raise ValueError(f"multipliers must be None, 'initial' or a list of floats, got {multipliers!r}")
+    mults = [check_float(f"multipliers[{k}]", m, min=0.0) for k, m in enumerate(multipliers)]
+    if len(mults) != n:
+        raise ValueError(f"multipliers must have one entry per param group ({n}), got {len(mults)}")
+    return mults
+
+
 class ScheduledLR(LRScheduler):
     """A ``torch.optim.lr_scheduler.LRScheduler`` that sets per-iteration LRs (and
     optionally momentum) from pure :class:`lrkit.schedules.Schedule` objects.
@@ -111,7 +179,7 @@ class ScheduledLR(LRScheduler):
         group_g[momentum]   = momentum_g(t)        (momentum or betas[0])
 
     Args:
-        optimizer: any torch optimizer.
+        optimizer: any torch optimizer (its groups' LRs must be finite and >= 0).
         schedule: one :class:`Schedule` for all groups, or a list with one per group.
         momentum: ``None`` (leave momentum alone), a :class:`Schedule` or a list with
             one per group (``None`` entries leave that group alone), or ``'auto'``
@@ -124,23 +192,26 @@ class ScheduledLR(LRScheduler):
         multipliers: ``None`` -> 1.0 for every group; ``"initial"`` -> keep the
             groups' current LR ratios (discriminative LRs): ``lr_g / max_g lr_g``;
             or a list of floats, one per group.
-
-    Optimizers that set their own LR (:func:`lrkit.optim.sets_own_lr`) are driven all
-    the same — ``group["lr"]`` is written — but it means something else there, and a
-    ``UserWarning`` says so once, at construction:
-
-    * Prodigy / D-Adaptation (LR-free): ``lr`` multiplies the step size the optimizer
-      estimates (default 1.0), so the schedule scales that estimate; it does not set
-      the step size.
-    * schedule-free: ``lr`` is the base LR of its built-in warmup (``warmup_steps``)
-      and, through ``lr_max``, weights its average; a schedule on top is compatible
-      but is not what the method needs. A momentum schedule would also change the
-      β that ``optimizer.train()`` / ``eval()`` interpolate with.
+        warn_own_lr: warn (once, here) when the optimizer sets its own LR
+            (:func:`~lrkit.training.self_tuning.sets_own_lr`): ``group["lr"]`` is written all the same,
+            but it means something else there (:mod:`lrkit.training.self_tuning`). A caller that has
+            said so already — the range test — passes False.
 
     Attributes:
         t: number of optimizer steps counted so far (the iteration index of the
             next optimizer step).
         last_epoch: the ``t`` the current LRs were computed for.
+
+    Example:
+        >>> import torch
+        >>> from lrkit.schedules import Cosine
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = ScheduledLR(opt, Cosine(0.1, total_steps=4))
+        >>> for _ in range(2):
+        ...     opt.step()                     # (after backward)
+        ...     sched.step()                   # the LR of the next step: Cosine(t)
+        >>> sched.t, round(opt.param_groups[0]["lr"], 4)
+        (2, 0.05)
     """
 
     def __init__(
@@ -149,56 +220,25 @@ class ScheduledLR(LRScheduler):
         schedule: Schedule | _SequenceABC[Schedule],
         momentum: Schedule | _SequenceABC[Schedule | None] | str | None = None,
         multipliers: _SequenceABC[float] | str | None = None,
+        *,
+        warn_own_lr: bool = True,
     ) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         groups = optimizer.param_groups
-        n = len(groups)
-        self.schedules: list[Schedule] = self._per_group("schedule", schedule, n, allow_none=False)  # type: ignore[assignment]
-        if isinstance(momentum, str):
-            if momentum != "auto":
-                raise ValueError(f"momentum must be None, a Schedule, a list or 'auto', got {momentum!r}")
-            moms = [s.momentum_schedule() for s in self.schedules]
-            for k, m in enumerate(moms):
-                if m is None:
-                    raise ValueError(
-                        f"momentum='auto' but the schedule of group {k} ({type(self.schedules[k]).__name__}) "
-                        "has no momentum schedule"
-                    )
-            self.momentum_schedules: list[Schedule | None] = moms
-        elif momentum is None:
-            self.momentum_schedules = [None] * n
-        else:
-            self.momentum_schedules = self._per_group("momentum", momentum, n, allow_none=True)
-        if any(m is not None for m in self.momentum_schedules) and all(
-            _momentum_key(g) is None for g in groups
-        ):
+        init_lrs = _initial_lrs(groups)
+        self.schedules: list[Schedule] = _per_group("schedule", schedule, len(groups), allow_none=False)
+        self.momentum_schedules: list[Schedule | None] = _momentum_schedules(momentum, self.schedules)
+        if any(m is not None for m in self.momentum_schedules) and all(momentum_key(g) is None for g in groups):
             warnings.warn(
                 f"momentum: {type(optimizer).__name__} has neither 'momentum' nor 'betas'; "
                 "the momentum schedule is ignored",
                 UserWarning,
                 stacklevel=2,
             )
-        init_lrs = [float(g["lr"]) for g in groups]
-        if multipliers is None:
-            mults = [1.0] * n
-        elif isinstance(multipliers, str):
-            if multipliers != "initial":
-                raise ValueError(
-                    f"multipliers must be None, 'initial' or a list of floats, got {multipliers!r}"
-                )
-            top = max(init_lrs)
-            if top <= 0:
-                raise ValueError("multipliers='initial' needs at least one group with lr > 0")
-            mults = [lr / top for lr in init_lrs]
-        else:
-            if isinstance(multipliers, (str, bytes)) or not hasattr(multipliers, "__len__"):
-                raise ValueError(f"multipliers must be None, 'initial' or a list of floats, got {multipliers!r}")
-            mults = [check_float(f"multipliers[{k}]", m, min=0.0) for k, m in enumerate(multipliers)]
-            if len(mults) != n:
-                raise ValueError(f"multipliers must have one entry per param group ({n}), got {len(mults)}")
-        self.multipliers: list[float] = mults
-        _warn_own_lr(optimizer, any(m is not None for m in self.momentum_schedules))
+        self.multipliers: list[float] = _multipliers(multipliers, init_lrs)
+        if warn_own_lr:
+            _warn_own_lr(optimizer, any(m is not None for m in self.momentum_schedules))
         self._count = 0
         self_ref = weakref.ref(self)
 
@@ -209,19 +249,6 @@ class ScheduledLR(LRScheduler):
 
         self._hook_handle = optimizer.register_step_post_hook(_count_step)
         super().__init__(optimizer, last_epoch=-1)
-
-    @staticmethod
-    def _per_group(name: str, value: Any, n: int, allow_none: bool) -> list[Any]:
-        if isinstance(value, Schedule):
-            return [value] * n
-        if isinstance(value, (list, tuple)):
-            if len(value) != n:
-                raise ValueError(f"{name} must have one entry per param group ({n}), got {len(value)}")
-            for v in value:
-                if not (isinstance(v, Schedule) or (allow_none and v is None)):
-                    raise ValueError(f"{name} entries must be Schedule objects, got {v!r}")
-            return list(value)
-        raise ValueError(f"{name} must be a Schedule or a list of them, got {value!r}")
 
     # ------------------------------------------------------------------ stepping
     @property
@@ -234,7 +261,7 @@ class ScheduledLR(LRScheduler):
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=False):
             _set_group_value(group, "lr", lr)
         for group, ms in zip(self.optimizer.param_groups, self.momentum_schedules, strict=False):
-            if ms is not None and _momentum_key(group) is not None:
+            if ms is not None and momentum_key(group) is not None:
                 _set_momentum(group, float(ms(t)))
         self.last_epoch = t
         self._last_lr = [
@@ -255,7 +282,7 @@ class ScheduledLR(LRScheduler):
 
     def get_last_momentum(self) -> list[float | None]:
         """Current momentum (or beta1) of each group, ``None`` for groups without one."""
-        return [_get_momentum(g) for g in self.optimizer.param_groups]
+        return [group_momentum(g) for g in self.optimizer.param_groups]
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -272,13 +299,12 @@ class ScheduledLR(LRScheduler):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the state saved by :meth:`state_dict` and re-apply the LRs/momenta for
-        ``last_epoch`` to the optimizer, so training continues exactly where it stopped."""
-        n = len(self.optimizer.param_groups)
-        for key in ("schedules", "multipliers", "momentum"):
-            if len(state_dict[key]) != n:
-                raise ValueError(
-                    f"state_dict[{key!r}] has {len(state_dict[key])} entries, optimizer has {n} groups"
-                )
+        ``last_epoch`` to the optimizer, so training continues exactly where it stopped.
+
+        A state that is not one :meth:`state_dict` wrote — not a dict, empty, another version, missing
+        entries, or another scheduler's (a torch ``LRScheduler``'s) — is a ``ValueError`` naming
+        ``state_dict``, and nothing is changed."""
+        _check_state(state_dict, len(self.optimizer.param_groups))
         self.schedules = [from_config(c) for c in state_dict["schedules"]]
         self.momentum_schedules = [None if c is None else from_config(c) for c in state_dict["momentum"]]
         self.multipliers = [float(m) for m in state_dict["multipliers"]]
@@ -292,3 +318,21 @@ class ScheduledLR(LRScheduler):
 
     def __repr__(self) -> str:
         return f"ScheduledLR(t={self._count}, schedules={self.schedules!r}, multipliers={self.multipliers!r})"
+
+
+_STATE_KEYS = ("t", "last_epoch", "multipliers", "schedules", "momentum")
+
+
+def _check_state(state: Any, n_groups: int) -> None:
+    """``ValueError`` naming ``state_dict`` unless ``state`` is a ScheduledLR state for ``n_groups`` groups."""
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f"state_dict must be a non-empty dict written by ScheduledLR.state_dict(), got {state!r}")
+    if state.get("version") != _STATE_VERSION:
+        raise ValueError(f"state_dict is not a ScheduledLR state (version {state.get('version')!r}, "
+                         f"expected {_STATE_VERSION}; keys {sorted(map(str, state))})")
+    missing = [k for k in _STATE_KEYS if k not in state]
+    if missing:
+        raise ValueError(f"state_dict lacks {missing}: not a complete ScheduledLR state")
+    for key in ("schedules", "multipliers", "momentum"):
+        if len(state[key]) != n_groups:
+            raise ValueError(f"state_dict[{key!r}] has {len(state[key])} entries, optimizer has {n_groups} groups")
