@@ -1,6 +1,6 @@
 """Does ``lrkit quickstart``'s peak train as well as the best of a grid of peaks, on its own setup?
 
-For each seed, the quickstart (:func:`lrkit.quickstart.quickstart`: FastNet, 1,000 training images per
+For each seed, the quickstart (:func:`lrkit.recipe.quickstart`: FastNet, 1,000 training images per
 class, 3 epochs of one-cycle at batch 128, Nesterov SGD) is run once at the peak its range test
 suggests (``RangeTest.suggest(for_="one_cycle")``) and once at each of ``GRID`` peaks; the test
 accuracy after the last epoch is compared. The check passes when, averaged over the seeds, the rule's
@@ -38,7 +38,7 @@ def one(seed: int, peak: float | None, out: Path, data: Any) -> dict[str, Any]:
     name = "rule" if peak is None else f"peak{peak:g}"
 
     def compute() -> dict[str, Any]:
-        from lrkit.quickstart import quickstart
+        from lrkit.recipe import quickstart
 
         res = quickstart(data, **SETUP, seed=seed, max_lr=peak)
         s = res.suggestion

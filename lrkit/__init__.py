@@ -47,7 +47,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["fit", "evaluate", "History", "Callback", "StopTraining", "ScheduledLR", "make_optimizer",
                      "eval_weights"], "lrkit.training"),
     **dict.fromkeys(["lr_find", "accuracy_range_test", "RangeTest"], "lrkit.rangetest"),
-    **dict.fromkeys(["layer_groups", "GradualUnfreezing"], "lrkit.discriminative"),
+    **dict.fromkeys(["layer_groups", "GradualUnfreezing"], "lrkit.finetune"),
     **dict.fromkeys(["plot_schedule", "plot_accuracy_curves"], "lrkit.plot"),
     **dict.fromkeys(["seed_everything"], "lrkit.utils"),
 }

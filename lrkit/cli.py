@@ -38,7 +38,7 @@ from .cliargs import (
     _positive_float,
     _positive_int,
 )
-from .quickstart import OPTIMIZERS
+from .recipe.quickstart import QUICKSTART_OPTIMIZERS as OPTIMIZERS
 
 __all__ = ["build_parser", "main"]
 
@@ -81,7 +81,7 @@ def _check_sizes(args: argparse.Namespace) -> None:
 
 # --------------------------------------------------------------------------------------------------
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    """Range test, then one-cycle training at the peak it suggests (lrkit.quickstart); files under runs/.
+    """Range test, then one-cycle training at the peak it suggests (lrkit.recipe.quickstart); files under runs/.
     With ``--target`` the fast recipe of :mod:`lrkit.recipe` runs instead (all of CIFAR-10)."""
     if args.target is not None:
         return _quickstart_target(args)
@@ -92,8 +92,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
     from .data import load_cifar10
     from .plot import plot_history
-    from .quickstart import quickstart
-    from .utils import atomic_write_text, dumps, versions
+    from .recipe import quickstart, write_run
+    from .utils import versions
 
     t0 = time.perf_counter()
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -113,11 +113,6 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
           f"{sug.rule}, interval {sug.low:.3g}–{sug.high:.3g})")
     final = res.final
     run = _run_dir(args.out, "quickstart")
-    rt.plot().savefig(run / "range_test.png", dpi=110, bbox_inches="tight")
-    plot_history(res.history, title=f"one-cycle, max_lr {res.max_lr:.3g}").savefig(
-        run / "training.png", dpi=110, bbox_inches="tight")
-    res.history.save(run / "history.json")
-    rt.save(run / "range_test.json")
     config = {k: v for k, v in vars(args).items() if k != "func"} | {"device": device}
     summary = {
         "command": "quickstart", "config": config, "versions": versions(),
@@ -126,7 +121,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         "max_lr": res.max_lr, "iterations": len(res.history), "final_test": final,
         "wall_seconds": round(time.perf_counter() - t0, 2),
     }
-    atomic_write_text(run / "summary.json", dumps(summary, indent=2))
+    write_run(run, range_test=rt, history=res.history, summary=summary,
+              figure=plot_history(res.history, title=f"one-cycle, max_lr {res.max_lr:.3g}"))
     print(f"test accuracy after {args.epochs} epochs: {100 * final['acc']:.2f} % (loss {final['loss']:.4f})")
     print(f"wrote {run / 'range_test.png'}, {run / 'training.png'} and {run / 'summary.json'}")
     return 0
@@ -175,7 +171,8 @@ def _quickstart_target(args: argparse.Namespace) -> int:
     """lrkit quickstart --target T: lrkit.recipe.train_recipe on all of CIFAR-10, files under --out."""
     _check_out_dir(args.out)
     from .data import load_cifar10
-    from .recipe import _fmt_time, train_recipe, write_recipe_run
+    from .recipe import train_recipe, write_recipe_run
+    from .recipe.output import fmt_time
 
     device = _device(args.device)
     cifar = load_cifar10(args.data_dir)
@@ -186,7 +183,7 @@ def _quickstart_target(args: argparse.Namespace) -> int:
     print(f"recipe {args.target} on {res.info['train_images']} training images ({res.info['val_images']} held out "
           f"for validation), device {device}, {res.info['threads']} threads; peak LR {res.peak_lr:.3g} "
           f"from {res.peak_source}")
-    print(f"time to {args.target} %: {_fmt_time(res.time_to_target)}; seconds: range test {s['range_test']:.0f}, "
+    print(f"time to {args.target} %: {fmt_time(res.time_to_target)}; seconds: range test {s['range_test']:.0f}, "
           f"training {s['training']:.0f}, final evaluation {s['final_eval']:.0f}, total {s['total']:.0f}; "
           f"{res.flops['total'] / 1e15:.3f} PFLOP")
     print(f"final test accuracy (all {res.final_test['n']} images, TTA): {100 * res.final_test['acc']:.2f} %"

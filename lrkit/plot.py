@@ -262,9 +262,9 @@ def plot_layer_lrs(history: Any, names: Sequence[str] | None = None, *, events: 
     """The LR of every layer group against iteration (discriminative fine-tuning).
 
     ``history``: a :class:`~lrkit.train.History` (its ``lr``) or an ``[iterations, groups]`` array.
-    ``names``: one label per group (e.g. :attr:`lrkit.discriminative.LayerGroups.names`).
+    ``names``: one label per group (e.g. :attr:`lrkit.finetune.LayerGroups.names`).
     ``events``: iterations to mark with vertical lines (e.g. the ``(iteration, open groups)`` pairs
-    of :attr:`lrkit.discriminative.GradualUnfreezing.events`; a pair is labelled with its count).
+    of :attr:`lrkit.finetune.GradualUnfreezing.events`; a pair is labelled with its count).
     """
     import matplotlib.pyplot as plt
 

@@ -412,13 +412,13 @@ class OneCycleExplorer(ScheduleExplorer):
 # 06 — discriminative LRs
 # --------------------------------------------------------------------------------------------------
 class DiscriminativeExplorer(Explorer):
-    """Per-group LRs of a discriminative spread (:func:`lrkit.discriminative.discriminative_lrs`) and
+    """Per-group LRs of a discriminative spread (:func:`lrkit.finetune.discriminative_lrs`) and
     which groups are trainable after ``freeze_to(k)``.
 
     Controls: ``rule`` (``'spread'`` = ``slice(lo, hi)``, ``'ulmfit'`` = ``hi`` with ``factor``,
     ``'fastai'`` = ``slice(hi)``), ``lo``, ``hi``, ``factor``, ``frozen`` (groups ``0 … k-1`` frozen);
     ``lo`` is disabled unless the rule is spread, ``factor`` unless it is ulmfit.
-    ``groups`` is a :class:`~lrkit.discriminative.LayerGroups` (its names and sizes are shown) or a
+    ``groups`` is a :class:`~lrkit.finetune.LayerGroups` (its names and sizes are shown) or a
     list of group names. ``data``: ``{"names", "lrs", "trainable", "ratio"}``; with ``apply=True``
     ``freeze_to`` is applied to the real ``LayerGroups`` on every change.
     """
@@ -456,7 +456,7 @@ class DiscriminativeExplorer(Explorer):
         return out
 
     def compute(self, rule: str, lo: float, hi: float, factor: float, frozen: int) -> dict[str, Any]:
-        from .discriminative import discriminative_lrs
+        from .finetune import discriminative_lrs
 
         n = len(self.names)
         lo_, hi_ = sorted((float(lo), float(hi)))

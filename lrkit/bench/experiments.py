@@ -242,7 +242,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment("methods", "LR methods on the fast recipe: range test, schedules, schedule-free, LR-free",
                    "methods",
                    "The 85 % recipe's half-width AirNet (batch 512, 45k training / 5k validation images) trained "
-                   "with each LR method of lrkit.methods.METHODS and a one-cycle grid (the reference: best "
+                   "with each LR method of lrkit.recipe.METHODS and a one-cycle grid (the reference: best "
                    "validation accuracy), at two budgets; test accuracy every half epoch; steps to targets "
                    "and performance profiles (lrkit.bench.methods).",
                    {}, build_method_runs, seeds={"smoke": 1, "lite": 3, "full": 3},

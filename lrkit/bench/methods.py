@@ -1,6 +1,6 @@
 """``lrkit bench run methods``: LR methods side by side on the fast recipe.
 
-Do I still need a range test and a schedule? Every method of :data:`lrkit.methods.METHODS` trains the same
+Do I still need a range test and a schedule? Every method of :data:`lrkit.recipe.METHODS` trains the same
 net the same way, and only the LR method changes. The net is the 85 % recipe's half-width AirNet: batch
 512, label smoothing, alternating flips, 45,000 training images, with 5,000 held out for validation. The
 runs come at two budgets (epochs) per scale, with several seeds each. Lookahead averaging is off for every
@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from ..methods import METHODS, Method, build_schedule, get_method, grid_method
 from ..rangetest.rules import CLR_RATIO, USE_RULES
+from ..recipe.methods import METHODS, Method, build_schedule, get_method, grid_method
 from ..utils import ci95
 from .spec import RunSpec
 from .store import BenchError, result_record

@@ -62,7 +62,7 @@ import torch
 from torch import nn
 
 from .. import models as M
-from ..discriminative import ULMFIT_FACTOR, GradualUnfreezing, layer_groups
+from ..finetune import ULMFIT_FACTOR, GradualUnfreezing, layer_groups
 from ..schedules import OneCycle, SlantedTriangular
 from ..training import ScheduledLR, fit
 from ..utils import atomic_write_bytes, seed_everything

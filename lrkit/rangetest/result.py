@@ -162,7 +162,7 @@ class RangeTest:
             >>> loss = 2.3 - np.exp(-((np.log10(lrs) + 2) ** 2)) + np.where(lrs > 1, lrs, 0)
             >>> rt = RangeTest(sweep_lr=lrs, loss=loss)
             >>> s = rt.suggest("minimum")                 # the lowest smoothed loss ÷ 10
-            >>> s.rule, round(s.lr / lrs[s.index], 3)
+            >>> s.rule, round(float(s.lr / lrs[s.index]), 3)
             ('min/10', 0.1)
             >>> one_cycle = rt.suggest(for_="one_cycle")   # min/3, bootstrapped: an interval
             >>> one_cycle.low <= one_cycle.lr <= one_cycle.high

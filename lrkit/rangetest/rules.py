@@ -16,10 +16,11 @@ Example:
     >>> import numpy as np
     >>> lrs = np.logspace(-4, 0, 9)
     >>> smoothed = np.array([2.3, 2.3, 2.2, 2.0, 1.6, 1.2, 1.0, 1.4, 3.0])
-    >>> lrs[steepest(lrs, smoothed)] < lrs[minimum(lrs, smoothed)]
-    True
-    >>> apply_rule("min/10", lrs, smoothed)[1] == lrs[6] / 10
-    True
+    >>> steepest(lrs, smoothed), minimum(lrs, smoothed)     # indices: the steepest fall comes first
+    (4, 6)
+    >>> index, lr = apply_rule("min/10", lrs, smoothed)      # the minimum's LR ÷ 10
+    >>> index, round(lr, 6)
+    (6, 0.01)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Layer groups, discriminative LRs, freezing and gradual unfreezing (lrkit.discriminative)."""
+"""Layer groups, discriminative LRs, freezing and gradual unfreezing (lrkit.finetune)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from torch import nn
 
 from lrkit import models as M
 from lrkit.data import cifar10_loaders
-from lrkit.discriminative import (
+from lrkit.finetune import (
     ULMFIT_FACTOR,
     GradualUnfreezing,
     LayerGroups,

@@ -34,7 +34,7 @@ def _range_test() -> RangeTest:
 
 
 def _discriminative():
-    from lrkit.discriminative import layer_groups
+    from lrkit.finetune import layer_groups
     from lrkit.models import get_model
 
     return layer_groups(get_model("fastnet"))

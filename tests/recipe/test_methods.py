@@ -1,13 +1,13 @@
-"""LR methods (lrkit.methods) and the fast recipe run with each (lrkit.recipe.train_recipe(method=...))."""
+"""LR methods (lrkit.recipe.methods) and the fast recipe run with each (lrkit.recipe.train_recipe(method=...))."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from lrkit import methods as M
 from lrkit import schedules as S
 from lrkit.data import synthetic_cifar10
+from lrkit.recipe import methods as M
 from lrkit.recipe import train_recipe
 
 TINY = {"epochs": 2, "widths": (8, 16, 16), "batch_size": 64, "whiten_images": 200, "eval_batch_size": 100,

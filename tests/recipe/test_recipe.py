@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from lrkit import cli, recipe
+from lrkit import cli
 from lrkit.data import synthetic_cifar10
 from lrkit.models import MODELS, AirNet, whitening_init
 from lrkit.recipe import RECIPES, RecipeLoader, WeightAverage, evaluate_tta, train_recipe
+from lrkit.recipe.output import fmt_time
 from lrkit.training import Runtime, evaluate
 from lrkit.training.self_tuning import bn_batches, recompute_bn
 
@@ -263,4 +264,4 @@ def test_cli_target_rejects_bad_values(value, capsys):
 
 
 def test_fmt_time():
-    assert recipe._fmt_time(None) == "not reached" and recipe._fmt_time(90.0) == "90 s (1.5 min)"
+    assert fmt_time(None) == "not reached" and fmt_time(90.0) == "90 s (1.5 min)"

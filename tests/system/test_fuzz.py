@@ -27,7 +27,7 @@ from torch import nn
 
 from lrkit import cli
 from lrkit import data as D
-from lrkit import discriminative as DL
+from lrkit import finetune as DL
 from lrkit import schedules as S
 from lrkit.nbtools import check_parameters
 from lrkit.rangetest import RangeTest, accuracy_range_test, lr_find

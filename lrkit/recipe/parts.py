@@ -1,8 +1,6 @@
 """The fast recipe's building blocks: a loader with alternating flips, weight averaging, test-time
-augmentation, and the test curve that :func:`lrkit.recipe.train_recipe` draws (for reporting only).
-
-Split out of :mod:`lrkit.recipe` so that the recipe module holds the recipe (its table and its run),
-and these pieces can be tested on their own.
+augmentation, freezing a parameter after some steps, and the test curve that
+:func:`lrkit.recipe.train_recipe` draws (for reporting only). Each can be tested on its own.
 """
 
 from __future__ import annotations
@@ -16,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import BatchLoader, augment_batch
-from .training import Callback, History
-from .training.runtime import Runtime, model_device
-from .training.self_tuning import eval_weights
+from ..data import BatchLoader, augment_batch
+from ..training import Callback, History
+from ..training.runtime import Runtime, model_device
+from ..training.self_tuning import eval_weights
 
 __all__ = ["Curve", "FreezeAfter", "RecipeLoader", "WeightAverage", "evaluate_tta"]
 

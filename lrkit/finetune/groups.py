@@ -1,18 +1,17 @@
 """Layer groups: a model's parameters split into ordered groups (input → output), per-group LRs,
-and freezing — the building blocks of discriminative fine-tuning (:mod:`lrkit.discriminative`).
+and freezing — the building blocks of discriminative fine-tuning (:mod:`lrkit.finetune`).
 
 - :func:`layer_groups` ``(model)`` — lrkit's presets (Caffe net, CIFAR ResNets, FastNet, torchvision
   ResNets); ``(model, ["layer2", "layer3", "fc"])`` — named boundaries; ``(model, {"stem": [...], ...})``
   — explicit groups; :func:`split_by_depth` ``(model, n)`` — ``n`` contiguous groups by depth.
-- :func:`discriminative_lrs` / :meth:`LayerGroups.param_groups` — one LR per group.
+- :meth:`LayerGroups.param_groups` — one LR per group (:func:`~lrkit.finetune.lrs.discriminative_lrs`).
 - :meth:`LayerGroups.freeze_to` / :meth:`~LayerGroups.freeze` / :meth:`~LayerGroups.unfreeze` —
   fastai's semantics. The full story, with the normalisation-layer rules, is in
-  :mod:`lrkit.discriminative`'s docstring.
+  :mod:`lrkit.finetune`'s docstring.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +19,9 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-__all__ = ["LayerGroups", "NORM_TYPES", "discriminative_lrs", "layer_groups", "preset_groups", "split_by_depth"]
+from .lrs import discriminative_lrs
+
+__all__ = ["LayerGroups", "NORM_TYPES", "layer_groups", "preset_groups", "split_by_depth"]
 
 #: Normalisation layers kept trainable in frozen groups when ``train_bn=True``.
 NORM_TYPES: tuple[type[nn.Module], ...] = (
@@ -89,7 +90,7 @@ class LayerGroups:
     def param_groups(self, lr: Any, *, factor: float | None = None, **kwargs: Any) -> list[dict[str, Any]]:
         """Param groups for a torch optimizer, one per layer group, with discriminative LRs.
 
-        ``lr`` and ``factor``: see :func:`discriminative_lrs`. Every other keyword (e.g.
+        ``lr`` and ``factor``: see :func:`~lrkit.finetune.lrs.discriminative_lrs`. Every other keyword (e.g.
         ``weight_decay=5e-4``, ``momentum=0.9``) is put in every group; a *list* value gives one value
         per group (a tuple, e.g. Adam's ``betas``, is passed as is). Each dict holds ``params``,
         ``lr``, ``name`` and those keywords.
@@ -408,7 +409,7 @@ def preset_groups(model: nn.Module) -> LayerGroups:
     torchvision ``ResNet``        stem (conv1 + bn1) / layer1 / … / layer4 / head (fc)
     ============================  =====================================================
     """
-    from . import models as M
+    from .. import models as M
 
     if isinstance(model, M.CaffeCifar10Full):
         spec: dict[str, list[str]] = {k: [k] for k in ("conv1", "conv2", "conv3", "fc")}
@@ -432,66 +433,3 @@ def _is_torchvision_resnet(model: nn.Module) -> bool:
     except ImportError:  # pragma: no cover
         return False
     return isinstance(model, ResNet)
-
-
-# --------------------------------------------------------------------------------------------------
-# Per-group LRs
-# --------------------------------------------------------------------------------------------------
-def _pos_lr(name: str, v: Any) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {v!r}") from None
-    if not (math.isfinite(f) and f > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-    return f
-
-
-def discriminative_lrs(n: int, lr: Any, *, factor: float | None = None) -> list[float]:
-    """One LR per layer group (first = input side), ``n`` groups.
-
-    ``lr``:
-        - ``slice(lo, hi)`` or a 2-tuple ``(lo, hi)``: fastai's spread — first group ``lo``, last
-          ``hi``, geometric in between (``lo · (hi/lo)^(k/(n-1))``); ``lo <= hi``.
-        - ``slice(hi)``: fastai's shorthand — the last group ``hi``, every other ``hi / 10``.
-        - a number with ``factor``: ULMFiT — the last group ``lr``, each one below divided by
-          ``factor`` (``lr / factor^(n-1-k)``; ULMFiT uses :data:`ULMFIT_FACTOR` = 2.6).
-        - a number without ``factor``: the same LR everywhere.
-        - a list of ``n`` numbers: explicit values.
-
-    Raises ``ValueError`` naming ``lr`` / ``factor`` / ``n`` for bad input (``lo > hi``, non-positive
-    values, a list of the wrong length, ``factor`` < 1 or combined with a spread).
-    """
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    if factor is not None:
-        f = _pos_lr("factor", factor)
-        if f < 1:
-            raise ValueError(f"factor must be >= 1 (lower groups get smaller LRs), got {factor!r}")
-        if isinstance(lr, (slice, tuple, list)):
-            raise ValueError("factor goes with a single lr (the last group's); lr is a spread/list")
-        top = _pos_lr("lr", lr)
-        return [top / f ** (n - 1 - k) for k in range(n)]
-    if isinstance(lr, slice):
-        if lr.step is not None:
-            raise ValueError(f"lr: a slice(lo, hi) takes no step, got {lr!r}")
-        if lr.start is None:
-            hi = _pos_lr("lr (slice stop)", lr.stop)
-            return [hi / 10] * (n - 1) + [hi]
-        lo, hi = _pos_lr("lr (slice start)", lr.start), _pos_lr("lr (slice stop)", lr.stop)
-    elif isinstance(lr, tuple):
-        if len(lr) != 2:
-            raise ValueError(f"lr: a tuple must be (lo, hi), got {lr!r}")
-        lo, hi = _pos_lr("lr (lo)", lr[0]), _pos_lr("lr (hi)", lr[1])
-    elif isinstance(lr, (list, np.ndarray)):
-        vals = [_pos_lr("lr (list entry)", v) for v in lr]
-        if len(vals) != n:
-            raise ValueError(f"lr: {len(vals)} values for {n} layer groups")
-        return vals
-    else:
-        return [_pos_lr("lr", lr)] * n
-    if lo > hi:
-        raise ValueError(f"lr: the spread's lo ({lo:g}) must be <= hi ({hi:g}) (first group gets lo)")
-    if n == 1:
-        return [hi]
-    return [float(lo * (hi / lo) ** (k / (n - 1))) for k in range(n)]

@@ -1,9 +1,10 @@
 """LR methods side by side: where each gets its LR, which optimizer, which schedule.
 
 A :class:`Method` is plain data. :data:`METHODS` holds the ones ``lrkit bench run methods`` compares on the
-fast recipe (:mod:`lrkit.recipe`). A method gets its LR in one of three ways.
+fast recipe (:mod:`lrkit.recipe`): the recipe run with another LR method. A method gets its LR in one of
+three ways (what a self-tuning optimizer's ``lr`` means: :mod:`lrkit.training.self_tuning`).
 
-- **From the range test.** The method sets ``rule``, the use that :meth:`lrkit.suggest.RangeTest.suggest`
+- **From the range test.** The method sets ``rule``, the use that :meth:`lrkit.rangetest.RangeTest.suggest`
   reads: ``"constant"``, ``"one_cycle"`` (also the peak of warmup + cosine, WSD and SGDR), or ``"clr"``,
   which gives base and max.
 - **Set by hand.** ``lr`` is a fixed number. The grid of the reference "best of a small grid" works this
@@ -14,7 +15,7 @@ fast recipe (:mod:`lrkit.recipe`). A method gets its LR in one of three ways.
 The schedule is built by :func:`build_schedule` from the peak, the total number of steps and, for CLR,
 the base. Every shape parameter is a constant of this module, and each one says where it comes from.
 This module is pure: no torch. :func:`lrkit.recipe.train_recipe` turns a method into an optimizer and a
-:class:`~lrkit.scheduler.ScheduledLR`.
+:class:`~lrkit.training.ScheduledLR`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from . import schedules as S
-from .utils import did_you_mean
+from .. import schedules as S
+from ..utils import did_you_mean
 
 __all__ = ["METHODS", "OPTIMIZER_KINDS", "SCHEDULE_KINDS", "WARMUP_FRAC", "Method", "build_schedule",
            "get_method", "grid_method"]
