@@ -1,6 +1,6 @@
 """Discriminative fine-tuning on a CIFAR-10 transfer task (ULMFiT's recipe, measured) — a thin wrapper.
 
-The experiment lives in :mod:`lrkit.bench.transfer` (the protocol is in its docstring): FastNet
+The experiment lives in :mod:`lrkit.bench.experiments.discriminative` (the protocol is in its docstring): FastNet
 pre-trained on CIFAR-10's six animal classes, fine-tuned on the four vehicle classes with few labels,
 five arms (scratch / frozen / full / discriminative / gradual) with LRs from the range test, plus
 ImageNet ResNet-18 arms when ``LRKIT_RESNET18_WEIGHTS`` names a weights file (or is ``download``).
@@ -33,7 +33,7 @@ import sys
 import torch
 
 from lrkit.bench import BenchError, report, run_experiment
-from lrkit.bench.transfer import TRANSFER_SCALES, WEIGHTS_ENV
+from lrkit.bench.experiments.discriminative import TRANSFER_SCALES, WEIGHTS_ENV
 from lrkit.data import DataNotFoundError, synthetic_cifar10
 
 

@@ -8,7 +8,7 @@
 
 Executed notebooks go to ``--out`` (default ``build/notebooks``, git-ignored) together with each
 notebook's ``<name>.results.json`` (the key numbers the notebook records through
-``lrkit.nbtools.Recorder`` in its last, collapsed cell) and a ``summary.json`` with the run times.
+``lrkit.notebook.Recorder`` in its last, collapsed cell) and a ``summary.json`` with the run times.
 The kernel is ``python3``: jupyter_client runs a kernelspec whose command is ``python`` with the
 interpreter running this script, so a venv's notebooks run in that venv. CIFAR-10 is found by the notebooks through
 ``LRKIT_DATA_DIR`` (or ``--data-dir``, passed as the ``DATA_DIR`` parameter).

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lrkit import toy
-
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -128,7 +126,7 @@ def plot_schedule(
     return fig
 
 
-# ------------------------------------------------------------------ LR range test (lrkit.suggest)
+# ------------------------------------------------------------------ LR range test (lrkit.rangetest)
 SUGGESTION_STYLE = {"steepest": ("tab:red", "v"), "valley": ("tab:green", "o"),
                      "minimum": ("tab:purple", "s"), "robust": ("tab:orange", "D")}
 
@@ -292,72 +290,7 @@ def plot_layer_lrs(history: Any, names: Sequence[str] | None = None, *, events: 
     return fig
 
 
-# toy surfaces (notebook 01) and accuracy curves (notebooks 03-06)
-def plot_gradient_descent(traj: toy.Trajectory, surface: str | toy.Surface, *, title: str | None = None,
-                          axes: Any = None):
-    """Two panels: the path on the loss surface (1-D curve or 2-D contours) and the loss gap
-    ``f(w) - f*`` against the step (log scale). Returns the Figure."""
-    import matplotlib.pyplot as plt
-
-    surf = toy.get_surface(surface)
-    if axes is None:
-        fig, (a_path, a_loss) = plt.subplots(1, 2, figsize=(11, 4))
-    else:
-        a_path, a_loss = axes
-        fig = a_path.figure
-    w = traj.w
-    finite = np.all(np.isfinite(w), axis=1)
-    (lo, hi), *rest = surf.bounds
-    if surf.dim == 1:
-        wf = w[finite, 0]
-        lo, hi = min(lo, np.nanmin(wf) if len(wf) else lo), max(hi, np.nanmax(wf) if len(wf) else hi)
-        lo, hi = max(lo, -50.0), min(hi, 50.0)
-        grid = np.linspace(lo, hi, 400)
-        a_path.plot(grid, surf.loss(grid[:, None]), color="0.3", lw=1.5, label="loss f(w)")
-        shown = finite & (np.abs(w[:, 0]) <= 50)
-        a_path.plot(w[shown, 0], traj.loss[shown], "o-", color="tab:red", ms=4, lw=0.8, alpha=0.8,
-                    label="w after each step")
-        a_path.plot(w[0, 0], traj.loss[0], "s", color="black", ms=7, label="start")
-        a_path.set(xlabel="w", ylabel="loss")
-    else:
-        (ylo, yhi) = rest[0]
-        xs, ys = np.linspace(lo, hi, 200), np.linspace(ylo, yhi, 200)
-        X, Y = np.meshgrid(xs, ys)
-        Z = surf.loss(np.stack([X, Y], axis=-1))
-        a_path.contour(X, Y, Z, levels=25, cmap="viridis", linewidths=0.8)
-        inside = finite & (w[:, 0] >= lo) & (w[:, 0] <= hi) & (w[:, 1] >= ylo) & (w[:, 1] <= yhi)
-        a_path.plot(w[inside, 0], w[inside, 1], "o-", color="tab:red", ms=3, lw=0.8, label="path")
-        a_path.plot(w[0, 0], w[0, 1], "s", color="black", ms=7, label="start")
-        a_path.plot(*surf.minimum, "*", color="gold", ms=14, mec="black", label="minimum")
-        a_path.set(xlim=(lo, hi), ylim=(ylo, yhi), xlabel="w₁", ylabel="w₂")
-    a_path.legend(fontsize=8, loc="upper center")
-    with np.errstate(invalid="ignore", over="ignore"):
-        gap = np.clip(traj.loss - surf.min_loss, 1e-16, 1e300)
-    a_loss.semilogy(np.arange(len(gap)), gap, "o-", ms=3, color="tab:blue")
-    a_loss.set(xlabel="step", ylabel="loss − minimum (log)", title="progress")
-    a_loss.grid(True, which="both", alpha=0.3)
-    verdict = toy.classify_lr(surf, traj.lr, start=w[0], steps=max(1, traj.steps))
-    a_path.set_title(title or f"{surf.name}: lr = {traj.lr:.3g} → {verdict}"
-                     + (" (diverged)" if traj.diverged else ""))
-    fig.tight_layout()
-    return fig
-
-
-def plot_lr_regimes(surface: str | toy.Surface, lrs: Mapping[str, float], *, start: Any = None,
-                    steps: int = 20):
-    """One row per LR (label -> lr): the path and the loss gap, as :func:`plot_gradient_descent`."""
-    import matplotlib.pyplot as plt
-
-    surf = toy.get_surface(surface)
-    start = surf.default_start if start is None else start
-    fig, axes = plt.subplots(len(lrs), 2, figsize=(11, 3.2 * len(lrs)), squeeze=False)
-    for row, (label, lr) in zip(axes, lrs.items(), strict=True):
-        traj = toy.gradient_descent(surf, start, lr, steps)
-        plot_gradient_descent(traj, surf, axes=row, title=f"{label}: lr = {lr:g}")
-    fig.tight_layout()
-    return fig
-
-
+# accuracy curves (notebooks 03-06)
 def plot_accuracy_curves(histories: Mapping[str, Any], *, reference: Mapping[str, float] | None = None,
                          reference_label: str = "paper", chance: float | None = 0.1, ax: Any = None,
                          title: str = "test accuracy while training"):

@@ -31,7 +31,6 @@ import numpy as np
 
 __all__ = [
     "atomic_torch_save",
-    "ci95",
     "atomic_write_bytes",
     "atomic_write_text",
     "check_choice",
@@ -266,23 +265,3 @@ def versions() -> dict[str, str]:
     return {"lrkit": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version(), "machine": platform.machine(),
             "threads": str(torch.get_num_threads())}
-
-
-#: two-sided 95 % Student-t quantiles by sample size n (n - 1 degrees of freedom)
-_T95 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262, 11: 2.228,
-        12: 2.201, 13: 2.179, 14: 2.160, 15: 2.145, 16: 2.131, 17: 2.120, 18: 2.110, 19: 2.101, 20: 2.093,
-        21: 2.086, 26: 2.060, 31: 2.042, 41: 2.021, 61: 2.000, 121: 1.980}
-
-
-def ci95(values: Any) -> float:
-    """Half-width of the 95 % t-interval of the mean of ``values`` (NaN for fewer than two). For n between
-    table entries the next smaller n's quantile is used, which errs wide."""
-    import numpy as np
-
-    x = np.asarray(values, dtype=float)
-    n = len(x)
-    if n < 2:
-        return float("nan")
-    t = _T95[max(k for k in _T95 if k <= n)]
-    return float(t * x.std(ddof=1) / np.sqrt(n))
-

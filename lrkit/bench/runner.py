@@ -1,17 +1,18 @@
 """Run benchmark experiments: the one (run spec × seed) loop every experiment goes through.
 
-For each run spec and seed the runner calls :func:`run_one`, which returns the stored result when it
-exists with the same configuration (:func:`lrkit.bench.store.cached`) or trains it with the trainer
-of the spec's ``kind`` (:data:`TRAINERS`) and stores it. A killed run resumes from its last
-checkpoint (every ``checkpoint_every`` iterations), with nothing lost: :func:`lrkit.train.fit`
-restores model, optimizer, schedule, history and RNG states, and lrkit's batch loader gives the same
-batches. Layout and file formats: :mod:`lrkit.bench.store`.
+For each run spec and seed the runner calls :func:`run_unit`, which returns the stored result when it
+exists with the same configuration (:func:`lrkit.bench.store.cached`) or trains it with the
+experiment's trainer (``Experiment.trainer``, else the plain one of :mod:`lrkit.bench.plain`) and stores
+it. A killed run resumes from its last checkpoint (every ``checkpoint_every`` iterations), with nothing
+lost: :func:`lrkit.training.fit` restores model, optimizer, schedule, history and RNG states, and lrkit's
+batch loader gives the same batches. Layout and file formats: :mod:`lrkit.bench.store`.
 
 The units run through an executor (:mod:`lrkit.bench.executors`): ``serial`` (default) in this process;
 ``local`` / ``submitit`` / ``ray`` in worker processes, each getting a :class:`Unit` (plain data) and
-running :func:`run_unit_in_worker` — the same :func:`run_unit` into the same folder, on the data it loads
-itself (once per process). An experiment's ``prepare`` runs here first; workers find its artifacts in the
-folder. A unit whose result is stored already is read here, never dispatched.
+running :func:`run_unit_in_worker` — the same :func:`run_unit` into the same folder, with the same trainer
+(pickled by reference), on the data it loads itself (once per process). An experiment's ``prepare`` runs
+here first; workers find its artifacts in the folder. A unit whose result is stored already is read here,
+never dispatched.
 """
 
 from __future__ import annotations
@@ -26,15 +27,12 @@ from typing import Any
 from ..utils import check_int
 from .executors import check_executor, get_executor, run_all
 from .experiments import get_experiment
-from .methods import train_method
-from .rangetests import KEY as RT_KEY
-from .rangetests import range_test_lr
-from .spec import RunSpec
-from .store import BenchError, cached, check_manifest, result_path, result_record, stored, write_manifest
-from .transfer import train_arm
+from .plain import train_plain
+from .spec import Experiment, RunSpec
+from .store import BenchError, cached, check_manifest, result_path, stored, write_manifest
 
-__all__ = ["Context", "RunSummary", "SYNTHETIC", "TRAINERS", "Unit", "load_data", "run_experiment", "run_one",
-           "run_unit", "run_unit_in_worker"]
+__all__ = ["Context", "RunSummary", "SYNTHETIC", "Trainer", "Unit", "load_data", "run_experiment", "run_one",
+           "run_unit", "run_unit_in_worker", "trainer_of"]
 
 #: a data source ``"synthetic:N_TRAIN,N_TEST,SEED"`` (per class) names :func:`lrkit.data.synthetic_cifar10` (tests)
 SYNTHETIC = "synthetic:"
@@ -64,93 +62,31 @@ def _device(device: str | None):
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def train_spec(spec: RunSpec, seed: int, ctx: Context, started: float) -> dict[str, Any]:
-    """Train a plain run (``kind`` ``"train"`` or ``"accuracy_range_test"``) and return its result."""
-    from ..data import cifar10_loaders
-    from ..models import get_model
-    from ..training import evaluate, fit, make_optimizer
-    from ..utils import seed_everything
-
-    dev = ctx.device
-    L = cifar10_loaders(ctx.data, batch_size=spec.batch_size, n_per_class=spec.n_per_class,
-                        test_per_class=spec.test_per_class, augment=spec.augment,
-                        preprocess=spec.preprocess, seed=seed, device=dev)
-    seed_everything(seed)
-    model = get_model(spec.model).to(dev)
-    try:
-        opt = make_optimizer(spec.optimizer, model)
-    except ValueError as e:
-        raise BenchError(f"run {spec.name}: {e}") from e
-    ckpt = ctx.folder / ".ckpt" / f"{spec.name}-seed{seed}-{spec.config_hash()}.pt"
-    every = ctx.checkpoint_every or max(spec.eval_every, min(spec.iterations, 500))
-    initial = None
-    if spec.kind == "accuracy_range_test":
-        initial = evaluate(model, L.test)  # the point before training, at LR = start
-    schedule, chosen = spec.build_schedule(), None
-    if RT_KEY in spec.extra:  # the schedule is a shape with peak 1, scaled by the range test's LR
-        chosen = {k: v for k, v in range_test_lr(spec, ctx).items() if k not in ("config", "sweep_lr", "loss")}
-        schedule = schedule * chosen["lr"]
-    callbacks = [_EvalAt(spec.extra["eval_at"], model, L.test, dev)] if spec.extra.get("eval_at") else []
-    # channels_last: 1.6x faster per step of the Caffe net on this CPU (BENCHMARKS.md §1)
-    hist = fit(model, opt, L.train, iterations=spec.iterations, schedule=schedule,
-               momentum=spec.momentum, eval_data=L.test, eval_every=spec.eval_every, device=dev,
-               checkpoint=ckpt, checkpoint_every=every, resume=True, progress=ctx.progress, channels_last=True,
-               callbacks=callbacks, desc=f"{ctx.experiment}/{spec.name}")
-    result = result_record(spec, seed, experiment=ctx.experiment, scale=ctx.scale, hist=hist, data=ctx.data,
-                           device=dev, started=started)
-    if chosen is not None:
-        result["chosen_lr"] = chosen
-    if spec.kind == "accuracy_range_test":
-        from ..rangetest import AccuracyRangeTest
-
-        art = AccuracyRangeTest.from_history(hist, initial, start_lr=spec.extra.get("start_lr", 0.0))
-        result["range_test"] = {"base_lr": art.base_lr, "max_lr": art.max_lr, "note": art.note,
-                                "lr": art.lr.tolist(), "acc": art.acc.tolist()}
-    if ckpt.exists():
-        ckpt.unlink()
-    return result
+#: what every trainer is: ``trainer(spec, seed, ctx, started) -> result`` (:attr:`Experiment.trainer`)
+Trainer = Callable[[RunSpec, int, Context, float], dict[str, Any]]
 
 
-class _EvalAt:
-    """A ``fit`` callback: also evaluate after the iterations in ``at`` (e.g. SGDR's restart points), so a
-    curve can be read exactly there; an iteration ``fit`` evaluates anyway is not evaluated twice."""
-
-    def __init__(self, at, model, data, device):
-        self.at, self.model, self.data, self.device = set(at), model, data, device
-
-    def __call__(self, it: int, h) -> None:
-        from ..training import Runtime, evaluate
-
-        done = it + 1
-        if done in self.at and not (h.evals and h.evals[-1]["iteration"] == done):
-            ev = evaluate(self.model, self.data, runtime=Runtime(self.device, channels_last=True))
-            spe = h.steps_per_epoch
-            h.evals.append({"iteration": done, "epoch": done / spe if spe else None, **ev})
+def trainer_of(exp: Experiment) -> Trainer:
+    """``exp``'s trainer: its own, else the plain one (:func:`lrkit.bench.plain.train_plain`)."""
+    return exp.trainer if exp.trainer is not None else train_plain
 
 
-#: how a run of each ``RunSpec.kind`` is trained: ``trainer(spec, seed, ctx, started) -> result``
-TRAINERS: dict[str, Callable[[RunSpec, int, Context, float], dict[str, Any]]] = {
-    "train": train_spec, "accuracy_range_test": train_spec, "transfer": train_arm, "recipe_method": train_method}
-
-
-def run_unit(spec: RunSpec, seed: int, ctx: Context) -> dict[str, Any]:
-    """The result of ``spec`` with ``seed``: stored, or trained (resuming a checkpoint) and stored."""
-    if spec.kind not in TRAINERS:
-        raise BenchError(f"run {spec.name}: unknown kind {spec.kind!r}; choose one of {sorted(TRAINERS)}")
+def run_unit(spec: RunSpec, seed: int, ctx: Context, trainer: Trainer = train_plain) -> dict[str, Any]:
+    """The result of ``spec`` with ``seed``: stored, or trained by ``trainer`` (resuming a checkpoint) and stored."""
     path = result_path(ctx.out, ctx.experiment, ctx.scale, spec.name, seed)
     t0 = time.perf_counter()
-    return cached(path, spec.to_dict(), lambda: TRAINERS[spec.kind](spec, seed, ctx, t0))
+    return cached(path, spec.to_dict(), lambda: trainer(spec, seed, ctx, t0))
 
 
 def run_one(spec: RunSpec, seed: int, *, experiment: str, scale: str, out: str | Path, data: Any = None,
             data_dir: str | None = None, device: str | None = None, checkpoint_every: int | None = None,
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, trainer: Trainer = train_plain) -> dict[str, Any]:
     """:func:`run_unit` outside an experiment: one spec, one seed, results under ``out``."""
     from ..data import load_cifar10
 
     data = data if data is not None else load_cifar10(data_dir)
     return run_unit(spec, seed, Context(experiment, scale, Path(out), data, _device(device), checkpoint_every,
-                                        progress))
+                                        progress), trainer)
 
 
 def load_data(source: str | None) -> Any:
@@ -171,7 +107,8 @@ def load_data(source: str | None) -> Any:
 @dataclass(frozen=True, repr=False)
 class Unit:
     """One (run spec, seed) of an experiment as plain data: all a worker needs to rebuild its :class:`Context`
-    (``data``: a source for :func:`load_data`; ``device``: as given, None resolved by the worker)."""
+    (``data``: a source for :func:`load_data`; ``device``: as given, None resolved by the worker) and the
+    trainer (a module-level function: pickled by reference)."""
 
     experiment: str
     scale: str
@@ -181,6 +118,7 @@ class Unit:
     data: str | None
     device: str | None = None
     checkpoint_every: int | None = None
+    trainer: Trainer = train_plain
 
     def __repr__(self) -> str:
         return f"{self.experiment}/{self.scale}/{self.spec.name} seed {self.seed}"
@@ -196,7 +134,7 @@ def run_unit_in_worker(unit: Unit) -> dict[str, Any]:
         _DATA[unit.data] = load_data(unit.data)
     ctx = Context(unit.experiment, unit.scale, Path(unit.out), _DATA[unit.data], _device(unit.device),
                   unit.checkpoint_every, progress=False)
-    return run_unit(unit.spec, unit.seed, ctx)
+    return run_unit(unit.spec, unit.seed, ctx, unit.trainer)
 
 
 @dataclass
@@ -224,6 +162,7 @@ def run_experiment(name: str, scale: str = "smoke", *, out: str | Path = "runs/b
     serial executor only. Results are the same files, in the same order, as a serial run's.
     """
     exp = get_experiment(name)
+    trainer = trainer_of(exp)
     runs = exp.runs(scale)
     if only:
         unknown = sorted(set(only) - {r.name for r in runs})
@@ -265,10 +204,10 @@ def run_experiment(name: str, scale: str = "smoke", *, out: str | Path = "runs/b
 
     if executor == "serial":
         with get_executor("serial", threads=threads) as ex:
-            results = run_all(ex, lambda u: run_unit(u[0], u[1], ctx), units, on_result=report)
+            results = run_all(ex, lambda u: run_unit(u[0], u[1], ctx, trainer), units, on_result=report)
         return RunSummary(name, scale, results, time.perf_counter() - t0)
     # worker processes: stored results are read here; the others go out as plain data
-    results = [run_unit(spec, seed, ctx) if done[i] else None for i, (spec, seed) in enumerate(units)]
+    results = [run_unit(spec, seed, ctx, trainer) if done[i] else None for i, (spec, seed) in enumerate(units)]
     for i in range(len(units)):
         if done[i]:
             report(i, results[i])
@@ -276,7 +215,7 @@ def run_experiment(name: str, scale: str = "smoke", *, out: str | Path = "runs/b
     if pending:
         source = data_dir if isinstance(data_dir, str) and data_dir.startswith(SYNTHETIC) else \
             str(Path(data.source).resolve())
-        todo = [Unit(name, scale, spec, seed, str(out.resolve()), source, device, checkpoint_every)
+        todo = [Unit(name, scale, spec, seed, str(out.resolve()), source, device, checkpoint_every, trainer)
                 for spec, seed in (units[i] for i in pending)]
         if executor == "submitit":
             options.setdefault("folder", str((folder / ".submitit").resolve()))

@@ -1,9 +1,13 @@
 """Benchmark experiments as plain data: a :class:`RunSpec` is one training run, an
-:class:`Experiment` lists its runs at each scale.
+:class:`Experiment` lists its runs at each scale and owns how they train, what the report says about
+them and the figure it draws.
 
 A RunSpec is plain data (model name, optimizer settings, a schedule config from
 :meth:`lrkit.schedules.Schedule.to_config`, iterations, data settings), so a result carries its exact
 configuration and a changed configuration is detected rather than silently mixed with old results.
+
+Scaling: ``lite`` and ``smoke`` multiply every iteration count, step size and milestone of a paper's
+protocol by one stated factor (:func:`scaled`: rounded, at least 1).
 """
 
 from __future__ import annotations
@@ -17,11 +21,16 @@ from typing import Any
 from .. import schedules as S
 from ..utils import did_you_mean
 
-__all__ = ["SCALES", "Experiment", "RunSpec"]
+__all__ = ["SCALES", "Experiment", "RunSpec", "scaled"]
 
 #: ``smoke`` (seconds, CI) < ``lite`` (≤ ~1 h, often a subset of the data) < ``full`` (all 50,000 training
 #: and 10,000 test images, the paper's schedule scaled by one stated factor) < ``paper`` (the protocol)
 SCALES = ("smoke", "lite", "full", "paper")
+
+
+def scaled(x: float) -> int:
+    """An iteration count (step size, milestone) of a protocol times a scale's factor: rounded, at least 1."""
+    return max(1, int(round(x)))
 
 
 @dataclass(frozen=True)
@@ -55,16 +64,22 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Experiment:
-    """An experiment: its runs at each scale (``build(scale, factor)``), its reference and defaults.
+    """An experiment: its runs at each scale (``build(scale, factor)``), its reference and defaults, and the
+    functions that make it one module's business (:mod:`lrkit.bench.experiments`).
 
     ``unavailable`` maps a scale the experiment does not have to the reason (asking for it is a
     ``ValueError`` saying so). ``prepare``, when given, does the work the runs share before any of
     them trains (e.g. pre-training a backbone and the range tests of a transfer experiment), cached in
     the results folder: ``prepare(runs, ctx) -> runs to train`` with the runner's
-    :class:`~lrkit.bench.runner.Context`.
-    Every run is then trained by the runner's one loop, whatever its ``kind``. ``check()``, when
-    given, checks the environment the experiment needs (raising :class:`~lrkit.bench.store.BenchError`)
-    before any data is loaded.
+    :class:`~lrkit.bench.runner.Context`. ``check()``, when given, checks the environment the experiment
+    needs (raising :class:`~lrkit.bench.store.BenchError`) before any data is loaded.
+
+    ``trainer(spec, seed, ctx, started) -> result`` trains one run (None: the plain trainer,
+    :func:`lrkit.bench.plain.train_plain`); it must be a module-level function (workers get it pickled).
+    ``notes(reading) -> [markdown line]`` and ``figure(reading) -> Figure`` read the stored results of one
+    scale (a :class:`lrkit.bench.analysis.Reading`) for the report (None: no notes; the plain curves of
+    :func:`lrkit.bench.figures.curves_figure`). ``headline``: the report can save this experiment's figure
+    as the README's picture.
     """
 
     name: str
@@ -77,6 +92,10 @@ class Experiment:
     unavailable: dict[str, str] = field(default_factory=dict)
     prepare: Callable[..., list[RunSpec]] | None = None
     check: Callable[[], object] | None = None
+    trainer: Callable[..., dict[str, Any]] | None = None
+    notes: Callable[[Any], list[str]] | None = None
+    figure: Callable[[Any], Any] | None = None
+    headline: bool = False
 
     def runs(self, scale: str) -> list[RunSpec]:
         if scale not in SCALES:

@@ -184,7 +184,7 @@ def test_bench_smoke_runs_and_reports(name, real_cifar, tmp_path, capsys, monkey
 
 
 # --------------------------------------------------------------------------------------------------
-# discriminative (lrkit.bench.transfer): its own runner, same layout and checks
+# discriminative (lrkit.bench.experiments.discriminative): its own trainer, same layout and checks
 # --------------------------------------------------------------------------------------------------
 def test_discriminative_has_no_paper_scale(capsys):
     with pytest.raises(ValueError, match="discriminative has no paper scale: ULMFiT's numbers are on text; use lite"):
@@ -245,7 +245,7 @@ def test_discriminative_refuses_results_and_artifacts_of_another_config(tmp_path
 # full scale: SGDR ends at restart points, one-cycle's peak from the range test, evaluations at given points
 # --------------------------------------------------------------------------------------------------
 def test_restart_points_and_sgdr_full_budget():
-    from lrkit.bench.experiments import restart_points
+    from lrkit.bench.experiments.sgdr import restart_points
 
     assert restart_points(39, 2, 7800) == [39, 117, 273, 585, 1209, 2457, 4953]
     assert restart_points(390, 2, 7800) == [390, 1170, 2730, 5850]
@@ -263,7 +263,7 @@ def test_peak_from_the_range_test_and_extra_evaluations(tmp_path, synthetic, mon
     evaluated at given iterations."""
     from lrkit import schedules as S
     from lrkit.bench import experiments as E
-    from lrkit.bench.rangetests import prepare_range_tests
+    from lrkit.bench.experiments.onecycle import prepare_range_tests, train_onecycle
     from lrkit.bench.spec import Experiment
 
     spec = _tiny_spec(name="rt", model="fastnet", optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9},
@@ -273,7 +273,7 @@ def test_peak_from_the_range_test_and_extra_evaluations(tmp_path, synthetic, mon
                                                     "num_iter": 12},
                              "eval_at": [2, 3]})
     exp = Experiment("rt-test", "t", "onecycle", "t", {"smoke": 1.0}, lambda scale, f: [spec],
-                     prepare=prepare_range_tests)
+                     prepare=prepare_range_tests, trainer=train_onecycle)
     monkeypatch.setitem(E.EXPERIMENTS, "rt-test", exp)
     res = run_experiment("rt-test", "smoke", out=tmp_path, data=synthetic, progress=False).results[0]
     rt = json.loads((tmp_path / "rt-test" / "smoke" / "range-test-rt.json").read_text())
@@ -294,12 +294,12 @@ def _fake(run, seed, curve, iterations, extra=None):
 
 
 def test_super_convergence_notes_compare_at_the_claim_and_at_equal_iterations():
-    from lrkit.bench.report import experiment_notes, summarise
+    from lrkit.bench.analysis import reading
 
     res = []
     for seed, (pc1, pc8, oc) in enumerate([(0.40, 0.86, 0.64), (0.42, 0.87, 0.60), (0.44, 0.85, 0.62)]):
         res += [_fake("piecewise_lr0.35", seed, [(1, pc1), (8, pc8)], 8), _fake("clr_0.1-3.0", seed, [(1, oc)], 1)]
-    notes = experiment_notes("onecycle", summarise(res), res)
+    notes = reading(get_experiment("onecycle"), "full", res).notes()
     # at the claim: 62.00 vs 86.00, per-seed differences -22, -27, -23 → mean -24.00, not equal or better
     assert "clr_0.1-3.0 at 1 iterations vs piecewise_lr0.35 at 8: 62.00 % vs 86.00 %, -24.00 pp ± " in notes[0]
     assert "3 seeds, paired" in notes[0] and notes[0].endswith("**no**")
@@ -308,7 +308,7 @@ def test_super_convergence_notes_compare_at_the_claim_and_at_equal_iterations():
 
 
 def test_sgdr_notes_read_every_restart_point_against_the_step_schedule():
-    from lrkit.bench.report import experiment_notes, summarise
+    from lrkit.bench.analysis import reading
 
     res = []
     for seed in range(3):
@@ -317,7 +317,7 @@ def test_sgdr_notes_read_every_restart_point_against_the_step_schedule():
                       {"eval_at": [10, 30]}),
                 _fake("sgdr_T0=1_Tm=2", seed, [(10, 0.60 + d), (20, 0.65 + d), (30, 0.82 + d)], 30,
                       {"eval_at": [10, 30], "restarts": [10, 30]})]
-    notes = experiment_notes("sgdr", summarise(res), res)
+    notes = reading(get_experiment("sgdr"), "full", res).notes()
     text = "\n".join(notes)
     # restart points (epochs 1 and 3): SGDR's error 39.00 / 17.00 % vs step's 49.00 / 29.00 %
     assert "ep 1.0: 39.00 % vs 49.00 % (-10.00 ± 0.00)" in text and "ep 3.0: 17.00 % vs 29.00 % (-12.00 ± 0.00)" in text

@@ -85,3 +85,35 @@ def test_manifest_and_results_match_the_experiments_specs(manifest):
         run = path.name.rsplit("-seed", 1)[0]
         if run in specs:
             assert stored(path, specs[run].to_dict()) is not None
+
+
+def test_prepare_caches_match_what_their_experiments_compute():
+    """An experiment's ``prepare`` caches work in the results folder — range tests, a pre-trained backbone —
+    reused only under the config it was made with: each stored config is what the code computes today."""
+    from lrkit.bench.experiments import discriminative as D
+    from lrkit.bench.experiments import onecycle as O
+
+    checked = 0
+    for path in sorted(RESULTS.glob("onecycle/*/range-test-*.json")):
+        doc = json.loads(path.read_text())
+        specs = {r.name: r for r in get_experiment("onecycle").runs(path.parent.name)}
+        spec = specs[path.stem.removeprefix("range-test-")]
+        assert canonical(O.range_test_config(spec, doc["config"]["data"])) == doc["config"], path
+        checked += 1
+    for folder in sorted(RESULTS.glob("discriminative/*")):
+        scale = folder.name
+        backbone = folder / f"{D.BACKBONE_FILE}.json"
+        if backbone.exists():
+            doc = json.loads(backbone.read_text())
+            assert canonical(D.backbone_config(scale, doc["config"]["data"])) == doc["config"], backbone
+            checked += 1
+        for spec in get_experiment("discriminative").runs(scale):
+            path = folder / f"{D.LRS_PREFIX}{D.lr_key(spec.name)}.json"
+            if not path.exists() or spec.extra["backbone"] == "imagenet":
+                continue
+            doc = json.loads(path.read_text())
+            source = doc["config"]["data"]
+            identity = D.SCRATCH if spec.extra["backbone"] == "none" else D.backbone_config(scale, source)
+            assert canonical(D.lr_config(spec, identity, source)) == doc["config"], path
+            checked += 1
+    assert checked >= 5

@@ -378,7 +378,7 @@ def test_gradual_unfreezing_bad_input():
 
 
 # --------------------------------------------------------------------------------------------------
-# the experiment (lrkit.bench.transfer) through its script
+# the experiment (lrkit.bench.experiments.discriminative) through its script
 # --------------------------------------------------------------------------------------------------
 def test_experiment_smoke_end_to_end(tmp_path):
     out = tmp_path / "out"

@@ -1,4 +1,4 @@
-"""lrkit.nbtools: the "Did it reproduce?" box (on fake results in a tmp folder) and ``lead``."""
+"""lrkit.notebook.tools: the "Did it reproduce?" box (on fake results in a tmp folder) and ``lead``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lrkit.bench.store import RESULT_FORMAT
-from lrkit.nbtools import lead, reproduction_box
+from lrkit.notebook import lead, reproduction_box
 
 
 def _result(root, experiment, scale, run, seed, curve, iterations):

@@ -1,11 +1,11 @@
-"""lrkit.toy: surfaces, gradients, gradient descent and the LR regimes."""
+"""lrkit.notebook.toy: surfaces, gradients, gradient descent and the LR regimes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from lrkit import toy
+from lrkit.notebook import toy
 
 
 @pytest.mark.parametrize("name", list(toy.SURFACES))

@@ -10,19 +10,19 @@ import ipywidgets as W
 import numpy as np
 import pytest
 
-from lrkit.modern_widgets import WSDExplorer
-from lrkit.nbtools import Recorder
-from lrkit.rangetest import RangeTest
-from lrkit.utils import jsonable, loads
-from lrkit.widget_base import ExactFloat
-from lrkit.widgets import (
+from lrkit.notebook import (
     CyclicExplorer,
     DiscriminativeExplorer,
     GradientDescentExplorer,
     OneCycleExplorer,
     RangeTestExplorer,
+    Recorder,
     SGDRExplorer,
+    WSDExplorer,
 )
+from lrkit.notebook.controls import ExactFloat
+from lrkit.rangetest import RangeTest
+from lrkit.utils import jsonable, loads
 
 
 def _range_test() -> RangeTest:

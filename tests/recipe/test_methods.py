@@ -135,7 +135,7 @@ def test_the_recipe_runs_with_each_method(name):
 
 # -------------------- the methods experiment: profiles and analysis (no training) -----------------
 def test_performance_profile_math():
-    from lrkit.bench.methods import performance_profile
+    from lrkit.bench.experiments.methods import performance_profile
 
     inf = float("inf")
     times = {"a": [10, 20, inf, inf], "b": [20, 10, 40, inf], "c": [40, 40, 80, inf]}
@@ -156,7 +156,7 @@ def _fake(run, seed, acc, val, curve_accs, rt_steps=30, peak=0.5):
 
 
 def test_analyse_picks_the_reference_on_validation_and_counts_range_test_steps():
-    from lrkit.bench.methods import analyse, methods_notes, steps_to
+    from lrkit.bench.experiments.methods import analyse, methods_notes, steps_to
 
     res = []
     for s in range(3):

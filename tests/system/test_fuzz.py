@@ -29,7 +29,7 @@ from lrkit import cli
 from lrkit import data as D
 from lrkit import finetune as DL
 from lrkit import schedules as S
-from lrkit.nbtools import check_parameters
+from lrkit.notebook import check_parameters
 from lrkit.rangetest import RangeTest, accuracy_range_test, lr_find
 from lrkit.training import ScheduledLR, fit, make_optimizer
 from lrkit.utils import seed_everything
@@ -374,7 +374,7 @@ API_CASES = [
     _case("split_by_depth-n-zero", lambda t: DL.split_by_depth(_deep(), 0), "n must"),
     _case("split_by_depth-by-unknown", lambda t: DL.split_by_depth(_deep(), 2, by="layers"), "by must"),
     _case("freeze_to-beyond", lambda t: DL.split_by_depth(_deep(), 2).freeze_to(99), "k=99"),
-    # ---- nbtools.check_parameters / utils
+    # ---- notebook.check_parameters / utils
     _case("check_parameters-SMOKE-yes", lambda t: check_parameters(SMOKE="yes"), "SMOKE"),
     _case("check_parameters-SMOKE-1", lambda t: check_parameters(SMOKE=1), "SMOKE"),
     _case("check_parameters-SEED-negative", lambda t: check_parameters(SEED=-1), "SEED"),

@@ -270,7 +270,7 @@ CHECKS = {"01": check_01, "02": check_02, "03": check_03, "04": check_04, "05": 
 def test_notebook_runs_in_smoke_mode(path, tmp_path):
     rn = _runner()
     if rn.needs_cifar10(path):
-        from lrkit.nbtools import data_available
+        from lrkit.notebook import data_available
 
         if not data_available():
             pytest.skip(f"{path.name} trains on CIFAR-10, which was not found locally "

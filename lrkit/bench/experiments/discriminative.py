@@ -1,9 +1,10 @@
-"""The ``discriminative`` experiment: ULMFiT's fine-tuning recipe, measured on a CIFAR-10 transfer task.
+"""The ``discriminative`` experiment: ULMFiT's fine-tuning recipe (Howard & Ruder 2018, arXiv 1801.06146),
+measured on a CIFAR-10 transfer task.
 
 Protocol. Pre-train lrkit's FastNet on the six animal classes of CIFAR-10 (bird, cat, deer, dog, frog,
 horse), then fine-tune it on the four vehicle classes (airplane, automobile, ship, truck) with few
 labels (``lite``: 100 per class) and test on the vehicle test images (``lite``: all 4,000). Five arms,
-each trained with :func:`lrkit.train.fit` for the same number of iterations, SGD (momentum 0.9,
+each trained with :func:`lrkit.training.fit` for the same number of iterations, SGD (momentum 0.9,
 weight decay 5e-4):
 
 1. ``scratch``        — a fresh FastNet, one-cycle at the range test's LR;
@@ -15,12 +16,13 @@ weight decay 5e-4):
 5. ``gradual``        — discriminative LRs + gradual unfreezing (one more group from the top every
                         ``iterations // groups`` steps) + slanted triangular LRs.
 
-LRs come from the range test (:func:`lrkit.finder.lr_find`, 1e-5 → 10, its ``'robust'`` suggestion,
-``'valley'`` if that fails), run once on seed 0's data for each arm's optimizer (for ``discriminative``
-the sweep keeps the groups' ratios and the suggestion is the top group's LR; ``gradual`` uses the same
-LRs). A run's schedule config is the schedule's *shape* with peak 1; it is multiplied by the chosen LR.
-Seeds change the fine-tuning subset, the head's initialisation and the batch order; the backbone is
-pre-trained once (seed 0). Each run is evaluated 5 times (every ``ceil(iterations / 5)`` steps).
+LRs come from the range test (:func:`lrkit.rangetest.lr_find`, 1e-5 → 10, its ``'robust'`` suggestion,
+``'valley'`` if that fails, by the one policy of :func:`lrkit.rangetest.choose_lr`), run once on seed 0's
+data for each arm's optimizer (for ``discriminative`` the sweep keeps the groups' ratios and the suggestion
+is the top group's LR; ``gradual`` uses the same LRs). A run's schedule config is the schedule's *shape*
+with peak 1; it is multiplied by the chosen LR. Seeds change the fine-tuning subset, the head's
+initialisation and the batch order; the backbone is pre-trained once (seed 0). Each run is evaluated 5
+times (every ``ceil(iterations / 5)`` steps).
 
 ImageNet arms. With ImageNet weights for torchvision's ResNet-18 — env ``LRKIT_RESNET18_WEIGHTS`` naming
 a state-dict file, or ``LRKIT_RESNET18_WEIGHTS=download`` for torchvision's download — arms 2–5 are
@@ -61,16 +63,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import models as M
-from ..finetune import ULMFIT_FACTOR, GradualUnfreezing, layer_groups
-from ..schedules import OneCycle, SlantedTriangular
-from ..training import ScheduledLR, fit
-from ..utils import atomic_write_bytes, seed_everything
-from .spec import RunSpec
-from .store import BenchError, cached, result_record
+from ... import models as M
+from ...data import cifar10_loaders
+from ...finetune import ULMFIT_FACTOR, GradualUnfreezing, layer_groups
+from ...rangetest import choose_lr, lr_find
+from ...schedules import OneCycle, SlantedTriangular
+from ...training import ScheduledLR, fit
+from ...utils import atomic_write_bytes, seed_everything
+from ..analysis import Reading, paired_final
+from ..spec import Experiment, RunSpec
+from ..store import BenchError, cached, result_record
 
-__all__ = ["ANIMALS", "ARMS", "IN1K_ARMS", "NO_PAPER_SCALE", "TRANSFER_SCALES", "VEHICLES", "WEIGHTS_ENV",
-           "build_runs", "check_transfer", "prepare_transfer", "train_arm"]
+__all__ = ["ANIMALS", "ARMS", "EXPERIMENT", "IN1K_ARMS", "NO_PAPER_SCALE", "TRANSFER_SCALES", "VEHICLES", "WEIGHTS_ENV",
+           "SCRATCH", "backbone_config", "build_runs", "check_transfer", "lr_config", "prepare_transfer", "train_arm"]
 
 NO_PAPER_SCALE = "ULMFiT's numbers are on text; use lite"
 
@@ -170,30 +175,22 @@ def _sgd(params) -> torch.optim.Optimizer:
 
 
 def _vehicle_loaders(data, spec: RunSpec, seed: int, device):
-    from ..data import cifar10_loaders
-
     return cifar10_loaders(data, classes=list(VEHICLES), batch_size=spec.batch_size, n_per_class=spec.n_per_class,
                            test_per_class=spec.test_per_class, seed=seed, device=device)
 
 
 def _suggest_lr(model: nn.Module, loader, optimizer, num_iter: int, device) -> dict[str, Any]:
     """Range test on ``optimizer``'s groups (ratios kept); robust suggestion, valley as fallback."""
-    from ..rangetest import lr_find
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*it is cycled.*", category=RuntimeWarning)
         rt = lr_find(model, loader, optimizer, start_lr=FINDER["start_lr"], end_lr=FINDER["end_lr"],
                      num_iter=num_iter, device=device, progress=False)
-    errors = []
-    for method in ("robust", "valley"):
-        try:
-            s = rt.suggest(method)
-        except ValueError as e:  # e.g. too few points
-            errors.append(f"{method}: {e}")
-            continue
-        return {"lr": float(s.lr), "low": float(s.low), "high": float(s.high), "method": method,
-                "points": len(rt), "reason": rt.reason}
-    raise BenchError(f"the range test gave no suggestion ({'; '.join(errors)})")
+    try:
+        choice = choose_lr(rt, ["robust", "valley"])
+    except ValueError as e:  # neither rule can read the curve (e.g. too few points)
+        raise BenchError(str(e)) from None
+    return {"lr": choice.lr, "low": choice.low, "high": choice.high, "method": choice.ask, "points": len(rt),
+            "reason": rt.reason}
 
 
 def _with_new_head(backbone: nn.Module, seed: int) -> nn.Module:
@@ -222,8 +219,27 @@ def _arm_model(spec: RunSpec, backbone: nn.Module | None, seed: int, lr: float, 
     return model, groups, _sgd(groups.param_groups(lr, factor=spec.extra["layer_factor"]))
 
 
-def _data_kind(data) -> str:
-    return "synthetic" if data.source == "synthetic" else "cifar10"
+def data_kind(source: str) -> str:
+    """What the stored configs call the data: ``"synthetic"`` or ``"cifar10"``."""
+    return "synthetic" if source == "synthetic" else "cifar10"
+
+
+def backbone_config(scale: str, source: str) -> dict[str, Any]:
+    """The identity of the pre-trained FastNet (``backbone-fastnet-animals.json`` is reused under it only)."""
+    return {**pretrain_config(scale), "data": data_kind(source)}
+
+
+#: the identity of the ``scratch`` arm's "backbone": a fresh FastNet, seeded
+SCRATCH = {"init": "fastnet, seeded"}
+
+
+def lr_config(spec: RunSpec, backbone: dict[str, Any], source: str) -> dict[str, Any]:
+    """What determines the LR of ``spec``'s range test (``range-test-<key>.json`` is reused under it only);
+    ``backbone``: the identity of the arm's backbone."""
+    return {"range_test": spec.extra["lr"]["range_test"],
+            "finder": {k: v for k, v in spec.extra["lr"].items() if k != "range_test"},
+            "model": spec.model, "backbone": backbone, "optimizer": SGD, "batch_size": spec.batch_size,
+            "n_per_class": spec.n_per_class, "test_per_class": spec.test_per_class, "data": data_kind(source)}
 
 
 def _weights_id(source: str) -> str:
@@ -250,15 +266,13 @@ class _Shared:
     def backbone(self, kind: str) -> tuple[nn.Module | None, dict[str, Any]]:
         """(backbone, its identity) for ``kind`` in none / fastnet_animals / imagenet."""
         if kind == "none":
-            return None, {"init": "fastnet, seeded"}
+            return None, SCRATCH
         if kind not in self._backbones:
             self._backbones[kind] = self._pretrained_fastnet() if kind == "fastnet_animals" else self._imagenet()
         return self._backbones[kind]
 
     def _pretrain(self, config: dict[str, Any], pt: Path) -> dict[str, Any]:
         """Pre-train FastNet on the animal classes; write its state dict to ``pt``; return its description."""
-        from ..data import cifar10_loaders
-
         seed_everything(0)  # seeded before the model is built: the backbone no longer depends on what ran before
         model = M.fastnet(len(ANIMALS)).to(self.device)
         ld = cifar10_loaders(self.data, classes=list(ANIMALS), batch_size=config["batch_size"],
@@ -281,7 +295,7 @@ class _Shared:
         return {"lr": chosen, "final": ev, "seconds": seconds, "data_source": self.data.source}
 
     def _pretrained_fastnet(self) -> tuple[nn.Module, dict[str, Any]]:
-        config = {**pretrain_config(self.scale), "data": _data_kind(self.data)}
+        config = backbone_config(self.scale, self.data.source)
         pt, meta_path = self.folder / f"{BACKBONE_FILE}.pt", self.folder / f"{BACKBONE_FILE}.json"
         cached(meta_path, config, lambda: self._pretrain(config, pt), made="pre-trained with")
         if not pt.exists():  # the weights file is git-ignored: rebuilt from the stored configuration
@@ -304,10 +318,7 @@ class _Shared:
         """The chosen LR of ``spec``'s range test (``range-test-<key>.json``), measured once."""
         key = spec.extra["lr"]["range_test"]
         backbone, identity = self.backbone(spec.extra["backbone"])
-        config = {"range_test": key, "finder": {k: v for k, v in spec.extra["lr"].items() if k != "range_test"},
-                  "model": spec.model, "backbone": identity, "optimizer": SGD, "batch_size": spec.batch_size,
-                  "n_per_class": spec.n_per_class, "test_per_class": spec.test_per_class,
-                  "data": _data_kind(self.data)}
+        config = lr_config(spec, identity, self.data.source)
 
         def measure() -> dict[str, Any]:
             seed_everything(0)
@@ -379,3 +390,78 @@ def train_arm(spec: RunSpec, seed: int, ctx: Any, started: float) -> dict[str, A
         "chosen_lr": chosen,
         "backbone": identity,
     }
+
+
+def _runs(scale: str, factor: float) -> list[RunSpec]:
+    return build_runs(scale)  # a protocol of its own: no factor
+
+
+# --------------------------------------------------------------------------------------------------
+# What the report says, and the figure
+# --------------------------------------------------------------------------------------------------
+def discriminative_notes(r: Reading) -> list[str]:
+    """Each arm against ``full`` (paired by seed) and ULMFiT's claim: ``gradual`` beats ``full``."""
+    summ = r.summary
+    notes = []
+    for prefix in ("", "in1k-"):
+        full = f"{prefix}full"
+        if full not in summ:
+            continue
+        for arm in summ:
+            if arm == full or not arm.startswith(prefix) or (not prefix and arm.startswith("in1k-")):
+                continue
+            m, sd, n = paired_final(summ, arm, full)
+            notes.append(f"{arm} vs {full}: {m:+.2f} pp (mean over {n} seeds of the per-seed difference, "
+                         f"std {sd:.2f})")
+        gradual = f"{prefix}gradual"
+        m, sd, n = paired_final(summ, gradual, full) if gradual in summ else (0.0, 0.0, 0)
+        if n:
+            notes.append(f"ULMFiT's claim — discriminative LRs + gradual unfreezing + STLR ({gradual}) beat "
+                         f"fine-tuning the whole model at one LR ({full}): **{'yes' if m > 0 else 'no'}**, "
+                         f"{summ[gradual]['acc_mean']:.2f} % vs {summ[full]['acc_mean']:.2f} % "
+                         f"({m:+.2f} ± {sd:.2f} pp over {n} seeds)")
+    lrs = {res["run"]: res.get("chosen_lr") for s in summ.values() for res in s["results"][:1]}
+    chosen = [f"{arm} {c['lr']:.3g} [{c['low']:.3g}, {c['high']:.3g}]" for arm, c in lrs.items() if c]
+    if chosen:
+        notes.append("LRs from the range test (top group; suggestion [interval]): " + ", ".join(chosen))
+    return notes
+
+
+def discriminative_figure(r: Reading) -> Any:
+    """Final accuracy per arm (bars: mean ± std, dots: seeds); the gradual arm's per-group LRs."""
+    import matplotlib.pyplot as plt
+
+    from ...plot import plot_layer_lrs
+
+    scale, summ = r.scale, r.summary
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4.2))
+    order = [spec.name for spec in r.experiment.runs(scale)]  # the protocol's order
+    arms = sorted(summ, key=lambda arm: order.index(arm) if arm in order else len(order))
+    for i, arm in enumerate(arms):
+        accs = [100 * res["final"]["acc"] for res in summ[arm]["results"] if res.get("final")]
+        a.bar(i, summ[arm]["acc_mean"], yerr=summ[arm]["acc_std"], color=f"C{i}", alpha=0.7, capsize=4)
+        a.plot([i] * len(accs), accs, "k.", ms=5)
+    a.set_xticks(range(len(arms)), arms, rotation=20, fontsize=8)
+    lo = min((100 * res["final"]["acc"] for s in summ.values() for res in s["results"] if res.get("final")),
+             default=0)
+    a.set_ylim(max(0.0, lo - 10), None)
+    a.set(ylabel="vehicle test accuracy (%)", title=f"fine-tuning arms — {scale} (mean ± std, dots: seeds)")
+    if "gradual" in summ:
+        first = min(summ["gradual"]["results"], key=lambda res: res["seed"])
+        plot_layer_lrs(first["history"]["lr"], first.get("groups"), events=first.get("unfreeze_events"), ax=b,
+                       title="gradual: STLR × per-group ratio (2.6), unfreezing events")
+    else:
+        b.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+EXPERIMENT = Experiment(
+    "discriminative", "Discriminative fine-tuning (ULMFiT's recipe) on CIFAR-10 animals → vehicles", "ulmfit",
+    "FastNet pre-trained on the 6 animal classes, fine-tuned on the 4 vehicle classes with few labels: "
+    "scratch / frozen / full / discriminative (LR ÷2.6 per group) / gradual (+ unfreezing, STLR), "
+    "LRs from the range test; ImageNet ResNet-18 arms with LRKIT_RESNET18_WEIGHTS.",
+    {}, _runs, seeds={"smoke": 2, "lite": 3},
+    unavailable={"paper": NO_PAPER_SCALE, "full": "lite already uses all the labels it needs"},
+    prepare=prepare_transfer, check=check_transfer, trainer=train_arm, notes=discriminative_notes,
+    figure=discriminative_figure)

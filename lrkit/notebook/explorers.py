@@ -1,8 +1,8 @@
-"""Interactive explorers for the notebooks (what notebooks share that is not a widget: :mod:`lrkit.nbtools`).
+"""Interactive explorers for the notebooks (what notebooks share that is not a widget: :mod:`lrkit.notebook.tools`).
 
 Every explorer is a class with
 
-* ``.widgets`` — a ``dict`` of controls (float controls are :class:`~lrkit.widget_base.ExactFloat`:
+* ``.widgets`` — a ``dict`` of controls (float controls are :class:`~lrkit.notebook.controls.ExactFloat`:
   a slider beside a text box holding the exact value; ints are sliders; choices are dropdowns), each
   observed: changing its ``value`` recomputes the explorer (``.last`` holds the newest result) and
   redraws the figure in place; controls that have no effect in the current mode are disabled, with
@@ -14,12 +14,12 @@ Every explorer is a class with
 Redraw design (in place, no blanking): each explorer owns one matplotlib figure, updates its
 artists, and pushes a PNG into an ``ipywidgets.Image`` — chosen over ipympl because it works under
 the notebooks' ``%matplotlib inline``, needs no extra frontend extension, and survives papermill /
-nbconvert in the saved widget state. See :mod:`lrkit.widget_base` for the details and for why the
-values are exact.
+nbconvert in the saved widget state. See :mod:`lrkit.notebook.explorer` for the details and
+:mod:`lrkit.notebook.controls` for why the values are exact.
 
-Explorers: :class:`GradientDescentExplorer` (notebook 01), :class:`RangeTestExplorer` (02),
-:class:`CyclicExplorer` (03), :class:`SGDRExplorer` (04), :class:`OneCycleExplorer` (05),
-:class:`DiscriminativeExplorer` (06).
+Explorers here: :class:`GradientDescentExplorer` (notebook 01), :class:`RangeTestExplorer` (02),
+:class:`DiscriminativeExplorer` (06); the schedule explorers (03, 04, 05, 08) are in
+:mod:`lrkit.notebook.schedule_explorers`.
 """
 
 from __future__ import annotations
@@ -29,25 +29,16 @@ from typing import Any
 import ipywidgets as W
 import numpy as np
 
+from ..plot import SUGGESTION_STYLE, plot_range_test
+from ..rangetest import SUGGESTION_METHODS, RangeTest
 from . import toy
-from .plot import SUGGESTION_STYLE, plot_gradient_descent, plot_range_test
-from .rangetest import SUGGESTION_METHODS, RangeTest
-from .schedules import CosineWarmRestarts, Cyclic, OneCycle, Schedule
-from .widget_base import SLIDER_WIDTH, STYLE, Explorer, float_control, log_control
+from .controls import SLIDER_WIDTH, STYLE, dropdown, float_control, int_slider, log_control
+from .explorer import Explorer
+from .toy import plot_gradient_descent
 
-__all__ = ["Explorer", "GradientDescentExplorer", "RangeTestExplorer", "ScheduleExplorer", "CyclicExplorer",
-           "SGDRExplorer", "OneCycleExplorer", "DiscriminativeExplorer"]
+__all__ = ["DiscriminativeExplorer", "GradientDescentExplorer", "RangeTestExplorer"]
 
 _LAYOUT = {"width": SLIDER_WIDTH}
-
-
-def _int_slider(value: int, lo: int, hi: int, description: str, step: int = 1) -> Any:
-    return W.IntSlider(value=int(value), min=lo, max=max(hi, int(value)), step=step, description=description,
-                       style=STYLE, layout=W.Layout(**_LAYOUT), continuous_update=False)
-
-
-def _dropdown(options: list[str], value: str, description: str) -> Any:
-    return W.Dropdown(options=options, value=value, description=description, style=STYLE)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -72,9 +63,9 @@ class GradientDescentExplorer(Explorer):
         surf = toy.get_surface(self._init["surface"])
         start = self._init["start"] or surf.default_start
         return {
-            "surface": _dropdown(list(toy.SURFACES), surf.name, "surface"),
+            "surface": dropdown(list(toy.SURFACES), surf.name, "surface"),
             "lr": log_control(self._init["lr"], -3, 0.5, "learning rate", step=0.01),
-            "steps": _int_slider(self._init["steps"], 1, 200, "steps"),
+            "steps": int_slider(self._init["steps"], 1, 200, "steps"),
             "x0": float_control(float(start[0]), -5, 5, 0.05, "start w₁"),
             "y0": float_control(float(start[1]) if len(start) > 1 else 1.0, -2, 2, 0.01, "start w₂"),
         }
@@ -167,8 +158,8 @@ class RangeTestExplorer(Explorer):
         n = len(self.result)
         return {
             "smoothing": log_control(float(self.result.smoothing), -2.5, 0, "smoothing (EMA weight)"),
-            "skip_start": _int_slider(n // 10, 0, max(0, n // 2), "skip start"),
-            "skip_end": _int_slider(0, 0, max(0, n // 2), "skip end"),
+            "skip_start": int_slider(n // 10, 0, max(0, n // 2), "skip start"),
+            "skip_end": int_slider(0, 0, max(0, n // 2), "skip end"),
         }
 
     def resmoothed(self, smoothing: float) -> Any:
@@ -226,189 +217,6 @@ class RangeTestExplorer(Explorer):
 
 
 # --------------------------------------------------------------------------------------------------
-# 03 / 04 / 05 — schedule explorers
-# --------------------------------------------------------------------------------------------------
-class ScheduleExplorer(Explorer):
-    """Base for the schedule explorers: ``build(**values)`` makes the schedule, ``compute`` evaluates
-    it over ``total_steps`` iterations (vectorised); the figure's LR (and momentum) lines are updated
-    in place with ``set_data``.
-
-    ``data``: ``{"schedule": config dict, "t": ndarray, "lr": ndarray, "momentum": ndarray | None,
-    "stats": {...}}``.
-    """
-
-    log_y = False
-    has_momentum = False
-
-    def build(self, **values: Any) -> Schedule:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def stats(self, sched: Schedule, t: np.ndarray, lr: np.ndarray, values: dict[str, Any]) -> dict[str, Any]:
-        return {}
-
-    def compute(self, **values: Any) -> dict[str, Any]:
-        sched = self.build(**values)
-        n = int(values["total_steps"])
-        t = np.arange(n, dtype=np.float64)
-        lr = sched(t)
-        ms = sched.momentum_schedule()
-        mom = ms(t) if ms is not None else None
-        return {"schedule": sched.to_config(), "t": t, "lr": lr, "momentum": mom,
-                "stats": {"mean_lr": float(lr.mean()), "max_lr": float(lr.max()), "min_lr": float(lr.min()),
-                          "final_lr": float(lr[-1]), **self.stats(sched, t, lr, values)}}
-
-    def make_view(self, fig: Any) -> Any:
-        if self.has_momentum:
-            self.figsize = (8.0, 5.2)
-            fig.set_size_inches(*self.figsize)
-            ax, ax_m = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
-        else:
-            ax, ax_m = fig.subplots(), None
-        (line,) = ax.plot([], [], color="tab:blue", lw=1.5)
-        if self.log_y:
-            ax.set_yscale("log")
-        ax.set_ylabel("learning rate")
-        ax.grid(True, alpha=0.3)
-        # the numbers a linear axis hides (a final LR of 1e-7 looks like 0)
-        note = ax.text(1.0, 1.015, "", transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="0.3")
-        view = {"ax": ax, "lr": line, "ax_m": ax_m, "note": note}
-        if ax_m is not None:
-            (view["m"],) = ax_m.plot([], [], color="tab:orange", lw=1.5)
-            ax_m.set_ylabel("momentum")
-            ax_m.grid(True, alpha=0.3)
-        (ax_m or ax).set_xlabel("iteration t (optimizer steps)")
-        return view
-
-    def draw(self, view: dict[str, Any], data: dict[str, Any], values: dict[str, Any]) -> None:
-        ax = view["ax"]
-        view["lr"].set_data(data["t"], data["lr"])
-        lr = data["lr"]
-        view["note"].set_text(f"start {lr[0]:.3g} · max {lr.max():.3g} · min {lr.min():.3g} · final {lr[-1]:.3g}")
-        ax.set_title(f"{data['schedule'].get('name', type(self).__name__)}: LR over "
-                     f"{len(data['t']):,} iterations", fontsize=11, loc="left")
-        ax.relim()
-        ax.autoscale_view()
-        if view["ax_m"] is not None and data["momentum"] is not None:
-            view["m"].set_data(data["t"], data["momentum"])
-            view["ax_m"].relim()
-            view["ax_m"].autoscale_view()
-        ax.figure.tight_layout()
-
-    def summary(self) -> str:
-        s = self.last["data"]["stats"]
-        return "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in s.items())
-
-
-class CyclicExplorer(ScheduleExplorer):
-    """CLR (Smith 2017): ``mode`` (triangular / triangular2 / exp_range), ``base_lr``, ``max_lr``,
-    ``step_size``, ``gamma`` (exp_range only; disabled otherwise) and ``total_steps``."""
-
-    def __init__(self, base_lr: float = 0.001, max_lr: float = 0.006, step_size: int = 2000,
-                 mode: str = "triangular", gamma: float = 0.99994, total_steps: int = 20000) -> None:
-        self._init = dict(base_lr=base_lr, max_lr=max_lr, step_size=step_size, mode=mode, gamma=gamma,
-                          total_steps=total_steps)
-        super().__init__()
-
-    def _make_widgets(self) -> dict[str, Any]:
-        i = self._init
-        return {
-            "mode": _dropdown(["triangular", "triangular2", "exp_range"], i["mode"], "mode"),
-            "base_lr": log_control(i["base_lr"], -5, 0, "base_lr"),
-            "max_lr": log_control(i["max_lr"], -5, 0, "max_lr"),
-            "step_size": _int_slider(i["step_size"], 10, 10_000, "step size", step=10),
-            "gamma": float_control(i["gamma"], 0.999, 1.0, 0.00001, "gamma",
-                                   tooltip="exp_range: the amplitude shrinks by gamma**t"),
-            "total_steps": _int_slider(i["total_steps"], 100, 70_000, "iterations", step=100),
-        }
-
-    def hints(self, values: dict[str, Any]) -> dict[str, str]:
-        return {} if values["mode"] == "exp_range" else {"gamma": "gamma is used by mode exp_range only"}
-
-    def build(self, mode: str, base_lr: float, max_lr: float, step_size: int, gamma: float,
-              total_steps: int) -> Cyclic:
-        lo, hi = sorted((float(base_lr), float(max_lr)))
-        return Cyclic(lo, hi, step_size_up=int(step_size), mode=mode, gamma=float(gamma))
-
-    def stats(self, sched, t, lr, values):
-        return {"cycles": float(len(t) / (2 * int(values["step_size"])))}
-
-
-class SGDRExplorer(ScheduleExplorer):
-    """SGDR (Loshchilov & Hutter 2017): ``T_0``, ``T_mult``, ``eta_max``, ``eta_min``, ``cycle_decay``,
-    ``total_steps``; ``stats`` lists the restarts inside the window."""
-
-    def __init__(self, T_0: int = 10, T_mult: float = 2.0, eta_max: float = 0.05, eta_min: float = 0.0,
-                 cycle_decay: float = 1.0, total_steps: int = 150) -> None:
-        self._init = dict(T_0=T_0, T_mult=T_mult, eta_max=eta_max, eta_min=eta_min, cycle_decay=cycle_decay,
-                          total_steps=total_steps)
-        super().__init__()
-
-    def _make_widgets(self) -> dict[str, Any]:
-        i = self._init
-        return {
-            "T_0": _int_slider(i["T_0"], 1, 200, "T_0"),
-            "T_mult": float_control(i["T_mult"], 1.0, 4.0, 0.1, "T_mult"),
-            "eta_max": log_control(i["eta_max"], -4, 0, "η_max"),
-            "eta_min": float_control(i["eta_min"], 0.0, 0.01, 0.0005, "η_min"),
-            "cycle_decay": float_control(i["cycle_decay"], 0.3, 1.0, 0.05, "peak decay / cycle"),
-            "total_steps": _int_slider(i["total_steps"], 10, 1000, "length", step=10),
-        }
-
-    def build(self, T_0: int, T_mult: float, eta_max: float, eta_min: float, cycle_decay: float,
-              total_steps: int) -> CosineWarmRestarts:
-        return CosineWarmRestarts(int(T_0), float(T_mult), eta_max=float(eta_max),
-                                  eta_min=min(float(eta_min), float(eta_max)), cycle_decay=float(cycle_decay))
-
-    def stats(self, sched, t, lr, values):
-        n = len(t)
-        starts = [s for s in sched.cycle_starts(64) if s < n]
-        return {"restarts": [s for s in starts if s > 0], "cycles": len(starts)}
-
-    def summary(self) -> str:
-        s = self.last["data"]["stats"]
-        return f"{s['cycles']} cycle(s); restarts at {s['restarts']}; mean LR {s['mean_lr']:.4g}"
-
-
-class OneCycleExplorer(ScheduleExplorer):
-    """1cycle (Smith & Topin 2019): ``max_lr``, ``pct_start``, ``div_factor``, ``final_div_factor``
-    (log₁₀ slider), ``base_momentum``/``max_momentum``, ``three_phase``, ``total_steps``."""
-
-    has_momentum = True
-
-    def __init__(self, max_lr: float = 0.1, total_steps: int = 1000, pct_start: float = 0.3,
-                 div_factor: float = 25.0, final_div_factor: float = 1e4, base_momentum: float = 0.85,
-                 max_momentum: float = 0.95, three_phase: bool = False) -> None:
-        self._init = dict(max_lr=max_lr, total_steps=total_steps, pct_start=pct_start, div_factor=div_factor,
-                          final_div_factor=final_div_factor, base_momentum=base_momentum,
-                          max_momentum=max_momentum, three_phase=three_phase)
-        super().__init__()
-
-    def _make_widgets(self) -> dict[str, Any]:
-        i = self._init
-        return {
-            "max_lr": log_control(i["max_lr"], -4, 1, "max_lr"),
-            "pct_start": float_control(i["pct_start"], 0.05, 0.45, 0.01, "pct_start"),
-            "div_factor": log_control(i["div_factor"], 0, 3, "div_factor"),
-            "final_div_factor": log_control(i["final_div_factor"], 0, 6, "final_div_factor", step=0.1),
-            "base_momentum": float_control(i["base_momentum"], 0.5, 0.99, 0.01, "base momentum"),
-            "max_momentum": float_control(i["max_momentum"], 0.5, 0.99, 0.01, "max momentum"),
-            "three_phase": W.Checkbox(value=i["three_phase"], description="three phase", style=STYLE),
-            "total_steps": _int_slider(i["total_steps"], 50, 10_000, "iterations", step=10),
-        }
-
-    def build(self, max_lr: float, pct_start: float, div_factor: float, final_div_factor: float,
-              base_momentum: float, max_momentum: float, three_phase: bool, total_steps: int) -> OneCycle:
-        lo, hi = sorted((float(base_momentum), float(max_momentum)))
-        pct = min(float(pct_start), 0.45) if three_phase else float(pct_start)
-        return OneCycle(float(max_lr), int(total_steps), pct_start=pct, div_factor=float(div_factor),
-                        final_div_factor=float(final_div_factor), three_phase=bool(three_phase),
-                        base_momentum=lo, max_momentum=hi)
-
-    def stats(self, sched, t, lr, values):
-        return {"start_lr": float(lr[0]), "peak_at": int(np.argmax(lr))}
-
-
-# --------------------------------------------------------------------------------------------------
 # 06 — discriminative LRs
 # --------------------------------------------------------------------------------------------------
 class DiscriminativeExplorer(Explorer):
@@ -437,7 +245,7 @@ class DiscriminativeExplorer(Explorer):
     def _make_widgets(self) -> dict[str, Any]:
         i = self._init
         return {
-            "rule": _dropdown(["spread", "ulmfit", "fastai"], i["rule"], "rule"),
+            "rule": dropdown(["spread", "ulmfit", "fastai"], i["rule"], "rule"),
             "lo": log_control(i["lo"], -6, 0, "lo (first group)"),
             "hi": log_control(i["hi"], -6, 0, "hi (last group)"),
             "factor": float_control(i["factor"], 1.0, 10.0, 0.1, "factor"),
@@ -456,7 +264,7 @@ class DiscriminativeExplorer(Explorer):
         return out
 
     def compute(self, rule: str, lo: float, hi: float, factor: float, frozen: int) -> dict[str, Any]:
-        from .finetune import discriminative_lrs
+        from ..finetune import discriminative_lrs
 
         n = len(self.names)
         lo_, hi_ = sorted((float(lo), float(hi)))

@@ -1,4 +1,4 @@
-"""Toy loss surfaces and plain gradient descent on them — pure numpy, no torch, no plotting.
+"""Toy loss surfaces and plain gradient descent on them — pure numpy, no torch — and their figures.
 
 Notebook 01 uses these to make the update rule ``new_w = w - lr * grad(w)`` visible:
 
@@ -13,11 +13,13 @@ Notebook 01 uses these to make the update rule ``new_w = w - lr * grad(w)`` visi
   it faster (as long as it is below the divergence limit).
 
 :func:`gradient_descent` returns a :class:`Trajectory`; :func:`classify_lr` names the regime;
-:func:`update_steps` tabulates the first steps of the update rule.
+:func:`update_steps` tabulates the first steps of the update rule; :func:`plot_gradient_descent` and
+:func:`plot_lr_regimes` draw them (matplotlib, imported when drawing).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +36,8 @@ __all__ = [
     "gradient_descent",
     "classify_lr",
     "update_steps",
+    "plot_gradient_descent",
+    "plot_lr_regimes",
     "REGIMES",
 ]
 
@@ -320,3 +324,71 @@ def update_steps(surface: str | Surface, start: Any, lr: float, steps: int = 5) 
                      "lr_times_grad": val(lr * traj.grad[k]), "new_w": val(traj.w[k + 1]),
                      "loss": float(traj.loss[k]), "new_loss": float(traj.loss[k + 1])})
     return rows
+
+
+# --------------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------------
+def plot_gradient_descent(traj: Trajectory, surface: str | Surface, *, title: str | None = None,
+                          axes: Any = None):
+    """Two panels: the path on the loss surface (1-D curve or 2-D contours) and the loss gap
+    ``f(w) - f*`` against the step (log scale). Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    surf = get_surface(surface)
+    if axes is None:
+        fig, (a_path, a_loss) = plt.subplots(1, 2, figsize=(11, 4))
+    else:
+        a_path, a_loss = axes
+        fig = a_path.figure
+    w = traj.w
+    finite = np.all(np.isfinite(w), axis=1)
+    (lo, hi), *rest = surf.bounds
+    if surf.dim == 1:
+        wf = w[finite, 0]
+        lo, hi = min(lo, np.nanmin(wf) if len(wf) else lo), max(hi, np.nanmax(wf) if len(wf) else hi)
+        lo, hi = max(lo, -50.0), min(hi, 50.0)
+        grid = np.linspace(lo, hi, 400)
+        a_path.plot(grid, surf.loss(grid[:, None]), color="0.3", lw=1.5, label="loss f(w)")
+        shown = finite & (np.abs(w[:, 0]) <= 50)
+        a_path.plot(w[shown, 0], traj.loss[shown], "o-", color="tab:red", ms=4, lw=0.8, alpha=0.8,
+                    label="w after each step")
+        a_path.plot(w[0, 0], traj.loss[0], "s", color="black", ms=7, label="start")
+        a_path.set(xlabel="w", ylabel="loss")
+    else:
+        (ylo, yhi) = rest[0]
+        xs, ys = np.linspace(lo, hi, 200), np.linspace(ylo, yhi, 200)
+        X, Y = np.meshgrid(xs, ys)
+        Z = surf.loss(np.stack([X, Y], axis=-1))
+        a_path.contour(X, Y, Z, levels=25, cmap="viridis", linewidths=0.8)
+        inside = finite & (w[:, 0] >= lo) & (w[:, 0] <= hi) & (w[:, 1] >= ylo) & (w[:, 1] <= yhi)
+        a_path.plot(w[inside, 0], w[inside, 1], "o-", color="tab:red", ms=3, lw=0.8, label="path")
+        a_path.plot(w[0, 0], w[0, 1], "s", color="black", ms=7, label="start")
+        a_path.plot(*surf.minimum, "*", color="gold", ms=14, mec="black", label="minimum")
+        a_path.set(xlim=(lo, hi), ylim=(ylo, yhi), xlabel="w₁", ylabel="w₂")
+    a_path.legend(fontsize=8, loc="upper center")
+    with np.errstate(invalid="ignore", over="ignore"):
+        gap = np.clip(traj.loss - surf.min_loss, 1e-16, 1e300)
+    a_loss.semilogy(np.arange(len(gap)), gap, "o-", ms=3, color="tab:blue")
+    a_loss.set(xlabel="step", ylabel="loss − minimum (log)", title="progress")
+    a_loss.grid(True, which="both", alpha=0.3)
+    verdict = classify_lr(surf, traj.lr, start=w[0], steps=max(1, traj.steps))
+    a_path.set_title(title or f"{surf.name}: lr = {traj.lr:.3g} → {verdict}"
+                     + (" (diverged)" if traj.diverged else ""))
+    fig.tight_layout()
+    return fig
+
+
+def plot_lr_regimes(surface: str | Surface, lrs: Mapping[str, float], *, start: Any = None,
+                    steps: int = 20):
+    """One row per LR (label -> lr): the path and the loss gap, as :func:`plot_gradient_descent`."""
+    import matplotlib.pyplot as plt
+
+    surf = get_surface(surface)
+    start = surf.default_start if start is None else start
+    fig, axes = plt.subplots(len(lrs), 2, figsize=(11, 3.2 * len(lrs)), squeeze=False)
+    for row, (label, lr) in zip(axes, lrs.items(), strict=True):
+        traj = gradient_descent(surf, start, lr, steps)
+        plot_gradient_descent(traj, surf, axes=row, title=f"{label}: lr = {lr:g}")
+    fig.tight_layout()
+    return fig

@@ -33,14 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from ..rangetest.rules import CLR_RATIO, USE_RULES
-from ..recipe.methods import METHODS, Method, build_schedule, get_method, grid_method
-from ..utils import ci95
-from .spec import RunSpec
-from .store import BenchError, result_record
+from ...rangetest.rules import CLR_RATIO, USE_RULES
+from ...recipe import RECIPES, train_recipe
+from ...recipe.methods import METHODS, Method, build_schedule, get_method, grid_method
+from ...schedules import Constant
+from ..analysis import Reading, ci95
+from ..spec import Experiment, RunSpec
+from ..store import BenchError, result_record
 
-__all__ = ["BUDGETS", "GRID", "TARGET_GAPS", "build_runs", "check_packages", "methods_figure", "methods_notes",
-           "performance_profile", "train_method"]
+__all__ = ["BUDGETS", "EXPERIMENT", "GRID", "TARGET_GAPS", "analyse", "build_runs", "check_packages", "methods_figure",
+           "methods_notes", "performance_profile", "train_method"]
 
 #: epochs per run at each scale (two budgets each: the profiles run over both)
 BUDGETS = {"smoke": (1, 2), "lite": (2, 4), "full": (4, 8)}
@@ -64,9 +66,6 @@ def split_name(run: str) -> tuple[str, int]:
 
 def _shape(m: Method, total: int) -> dict[str, Any]:
     """The method's schedule at peak 1 (the run scales it by the LR it gets; schedule-free: a constant 1)."""
-    from ..recipe import RECIPES
-    from ..schedules import Constant
-
     one_cycle = {k: RECIPES[TARGET_ROW][k] for k in ("pct_start", "div_factor", "final_div_factor")}
     shape = build_schedule(m, 1.0, total, base=1.0 / CLR_RATIO, one_cycle=one_cycle)
     return (shape or Constant(1.0)).to_config()
@@ -109,8 +108,6 @@ def check_packages() -> None:
 
 def train_method(spec: RunSpec, seed: int, ctx: Any, started: float) -> dict[str, Any]:
     """Train one (method, budget, seed) through :func:`lrkit.recipe.train_recipe` and return its result."""
-    from ..recipe import train_recipe
-
     e = spec.extra
     res = train_recipe(e["target"], ctx.data, seed=seed, device=ctx.device, progress=ctx.progress,
                        val_per_class=e["val_per_class"], overrides=e["overrides"],
@@ -283,3 +280,22 @@ def methods_figure(results: list[dict[str, Any]], scale: str):
         ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
+
+
+def _notes(r: Reading) -> list[str]:
+    return methods_notes(r.results)
+
+
+def _figure(r: Reading) -> Any:
+    return methods_figure(r.results, r.scale)
+
+
+EXPERIMENT = Experiment(
+    "methods", "LR methods on the fast recipe: range test, schedules, schedule-free, LR-free", "methods",
+    "The 85 % recipe's half-width AirNet (batch 512, 45k training / 5k validation images) trained "
+    "with each LR method of lrkit.recipe.METHODS and a one-cycle grid (the reference: best "
+    "validation accuracy), at two budgets; test accuracy every half epoch; steps to targets "
+    "and performance profiles (lrkit.bench.experiments.methods).",
+    {}, build_runs, seeds={"smoke": 1, "lite": 3, "full": 3},
+    unavailable={"paper": "the methods come from several papers; there is no one protocol"},
+    check=check_packages, trainer=train_method, notes=_notes, figure=_figure)

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .utils import atomic_write_text, dumps, jsonable
+from ..utils import atomic_write_text, dumps, jsonable
 
 __all__ = ["Recorder", "check_parameters", "data_available", "lead", "reproduction_box"]
 
@@ -80,7 +80,7 @@ def check_parameters(**params: Any) -> dict[str, Any]:
 
 def data_available(data_dir: str | os.PathLike | None = None) -> bool:
     """True if CIFAR-10 can be found locally (``data_dir``, ``LRKIT_DATA_DIR`` or the cache)."""
-    from .data import DataNotFoundError, find_cifar10
+    from ..data import DataNotFoundError, find_cifar10
 
     try:
         find_cifar10(data_dir, download=False)
@@ -115,7 +115,7 @@ def lead(a: float, b: float, *, scale: float = 100.0, unit: str = "pp", digits: 
 # --------------------------------------------------------------------------------------------------
 def default_results_dir() -> Path:
     """The repository's committed benchmark results: ``<repo>/benchmarks/results``."""
-    return Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    return Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
 
 def reproduction_box(experiment: str, results_dir: str | os.PathLike | None = None, *,
@@ -128,17 +128,17 @@ def reproduction_box(experiment: str, results_dir: str | os.PathLike | None = No
     The scale reported is ``paper`` when it has results, else the largest scale that has some
     (``full``, then ``lite``, then ``smoke``), and the box says which, with its factor; a scale without results is
     listed as "not run yet", and with no results at all the box says so and gives the command. The
-    findings are :func:`lrkit.bench.report.experiment_notes` of
-    :func:`lrkit.bench.report.summarise` — the very lines of ``lrkit bench report`` — next to the
+    findings are the experiment's own notes (:meth:`lrkit.bench.analysis.Reading.notes`) — the very lines
+    of ``lrkit bench report`` — next to the
     paper's claim and a table of measured vs published final accuracies. Links: ``notebook`` (07)
     and ``benchmarks`` (BENCHMARKS.md, relative to the notebooks folder).
 
     Display it with ``IPython.display.Markdown(reproduction_box("sgdr"))``.
     """
-    from .bench.experiments import SCALES, get_experiment
-    from .bench.references import reference
-    from .bench.report import experiment_notes, published, summarise
-    from .bench.store import load_results
+    from ..bench.analysis import published, reading
+    from ..bench.experiments import SCALES, get_experiment
+    from ..bench.references import reference
+    from ..bench.store import load_results
 
     exp = get_experiment(experiment)          # ValueError (with did-you-mean) for an unknown name
     ref = reference(exp.reference)
@@ -170,7 +170,8 @@ def reproduction_box(experiment: str, results_dir: str | os.PathLike | None = No
                   f"({'; '.join(status)}). Run it with `lrkit bench run {experiment} --scale lite "
                   f"--out benchmarks/results`.", "", links]
         return "\n".join(lines)
-    summ = summarise(found[scale])
+    r = reading(exp, scale, found[scale])
+    summ = r.summary
     if scale != "paper":
         why = ("the paper scale does not exist for this experiment" if "paper" in exp.unavailable
                else "the paper scale is not run yet")
@@ -184,7 +185,7 @@ def reproduction_box(experiment: str, results_dir: str | os.PathLike | None = No
         sd = f" ± {s['acc_std']:.2f}" if s["seeds"] > 1 else ""
         lines.append(f"| {run} | {s['iterations']:,} | {s['seeds']} | {s['acc_mean']:.2f}{sd} "
                      f"| {published(ref, run)} |")
-    notes = experiment_notes(experiment, summ, found[scale])
+    notes = r.notes()
     marks = {m.group(1) or m.group(2) for n in notes for m in re.finditer(r"→ (yes|no)\b|\*\*(yes|no)\*\*", n)}
     verdict = f" — **{marks.pop()}** at this scale" if len(marks) == 1 else ""
     lines += ["", f"**Measured verdict**{verdict} (the lines of `lrkit bench report`):", ""]
