@@ -9,12 +9,16 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
+__all__ = ["Parser", "at_least_2", "check_out_dir", "choice", "default_device", "device_arg", "nonneg_float",
+           "nonneg_int", "one_line", "positive_float", "positive_int"]
 
-def _one_line(text: str) -> str:
+
+def one_line(text: str) -> str:
+    """``text`` on one line (its lines stripped and joined by spaces)."""
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse with defaults in ``--help`` and usage errors as one line (``prog: message``, exit 2)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -24,12 +28,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         import re
 
-        from .utils import did_you_mean
+        from ..utils import did_you_mean
 
         m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if m:  # e.g. a mistyped command: add a "did you mean"
             message += did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
-        self.exit(2, f"{self.prog}: {_one_line(message)} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: {one_line(message)} (see {self.prog} --help)\n")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -45,15 +49,15 @@ def _int(s: str, lo: int) -> int:
     return v
 
 
-def _positive_int(s: str) -> int:
+def positive_int(s: str) -> int:
     return _int(s, 1)
 
 
-def _nonneg_int(s: str) -> int:
+def nonneg_int(s: str) -> int:
     return _int(s, 0)
 
 
-def _at_least_2(s: str) -> int:
+def at_least_2(s: str) -> int:
     return _int(s, 2)
 
 
@@ -71,17 +75,17 @@ def _float(s: str, *, positive: bool) -> float:
     return v
 
 
-def _positive_float(s: str) -> float:
+def positive_float(s: str) -> float:
     return _float(s, positive=True)
 
 
-def _nonneg_float(s: str) -> float:
+def nonneg_float(s: str) -> float:
     return _float(s, positive=False)
 
 
-def _choice(choices: Iterable[str]) -> Callable[[str], str]:
+def choice(choices: Iterable[str]) -> Callable[[str], str]:
     """A type that accepts one of ``choices`` and says "did you mean" otherwise."""
-    from .utils import did_you_mean
+    from ..utils import did_you_mean
 
     choices = list(choices)
 
@@ -94,7 +98,7 @@ def _choice(choices: Iterable[str]) -> Callable[[str], str]:
     return parse
 
 
-def _device_arg(s: str) -> str:
+def device_arg(s: str) -> str:
     """A torch device that exists on this machine: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
     import torch
 
@@ -121,7 +125,8 @@ def _device_arg(s: str) -> str:
     raise argparse.ArgumentTypeError(f"{s!r}: lrkit runs on cpu, cuda, cuda:N or mps, not {dev.type!r}")
 
 
-def _device(name: str | None) -> str:
+def default_device(name: str | None) -> str:
+    """``name``, else ``"cuda"`` when available, else ``"cpu"``."""
     import torch
 
     if name:
@@ -129,7 +134,7 @@ def _device(name: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _check_out_dir(path: str, option: str = "--out") -> None:
+def check_out_dir(path: str, option: str = "--out") -> None:
     """Refuse an output folder that cannot be one, before any work is done."""
     p = Path(path)
     for q in (p, *p.parents):
