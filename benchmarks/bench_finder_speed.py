@@ -6,7 +6,7 @@ pre-generated batches, the same optimizer (torch SGD, momentum 0.9), the same ex
 and the same number of optimizer steps, divergence stop off:
 
 - ``bare``: a hand-written loop — set the LR, zero_grad, forward, loss, backward, step, loss.item();
-- ``lrkit``: :func:`lrkit.finder.lr_find` (includes its in-memory snapshot and exact restore);
+- ``lrkit``: :func:`lrkit.rangetest.lr_find` (includes its in-memory snapshot and exact restore);
 - ``torch-lr-finder``, ``fastai``, ``lightning``: each library's own range test, driven by
   ``benchmarks/peers.py`` (each if it imports here).
 

@@ -3,9 +3,9 @@
 1. Data: lrkit's in-memory BatchLoader (batched pad-4 crop + flip + normalise on uint8 tensors)
    vs torchvision's standard DataLoader + RandomCrop/RandomHorizontalFlip/ToTensor/Normalize with
    2 workers, on the same CIFAR-10 training images. Images per second; target ≥ 10×.
-2. Trainer: lrkit.train.fit vs a hand-written loop (zero_grad, forward, loss, backward, step, loss
+2. Trainer: lrkit.training.fit vs a hand-written loop (zero_grad, forward, loss, backward, step, loss
    recorded) on the same model, optimizer and pre-made batches. Target overhead ≤ 5 %.
-3. Memory layout: lrkit.train.fit with ``channels_last=True`` vs the default contiguous layout, same
+3. Memory layout: lrkit.training.fit with ``channels_last=True`` vs the default contiguous layout, same
    model, optimizer and batches, for each of ``--layout-models`` (what the bench runner, the range
    tests and the recipes use, where it is faster).
 
@@ -122,7 +122,7 @@ def bench_trainer(cifar, iters: int, repeats: int, model_name: str) -> None:
     print("| loop | seconds | × hand-written |")
     print("|---|---:|---:|")
     print(f"| hand-written loop | {mh:.2f} | 1.000 |")
-    print(f"| lrkit.train.fit (tqdm bar, History) | {mf:.2f} | {mf / mh:.3f} |")
+    print(f"| lrkit.training.fit (tqdm bar, History) | {mf:.2f} | {mf / mh:.3f} |")
 
 
 def bench_layout(cifar, iters: int, repeats: int, models: list[str]) -> None:

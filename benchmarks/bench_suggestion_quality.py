@@ -5,15 +5,15 @@ of warmup + cosine, or CLR's upper bound — and a batch size) and every seed, t
 
 1. trains from the seed's initialisation, on the seed's batch order, at every LR of a log grid of
    ``GRID_POINTS`` LRs over ≥ 3 decades (the grid value is the constant LR, the one-cycle / cosine
-   peak, or CLR's ``max_lr`` with ``base_lr = max_lr / 6``), with :func:`lrkit.train.fit`, and
+   peak, or CLR's ``max_lr`` with ``base_lr = max_lr / 6``), with :func:`lrkit.training.fit`, and
    measures the accuracy on a held-out **validation** split (carved out of the CIFAR-10 training
    set; the test set is never used);
 2. runs the range test of every finder from the *same* initialisation, on the *same* batches, with
    the same start/end LR and each library's own default divergence stop:
 
-   - lrkit :func:`lrkit.finder.lr_find` → ``rt.suggest(for_=<use>)`` (the rule lrkit documents for the
-     use, :data:`lrkit.suggest.USE_RULES`) and every candidate rule (every rule of
-     :data:`lrkit.suggest.RULES` × 1/10, 1/3, 1, 3, 10, bootstrapped);
+   - lrkit :func:`lrkit.rangetest.lr_find` → ``rt.suggest(for_=<use>)`` (the rule lrkit documents for the
+     use, :data:`lrkit.rangetest.USE_RULES`) and every candidate rule (every rule of
+     :data:`lrkit.rangetest.rules.RULES` × 1/10, 1/3, 1, 3, 10, bootstrapped);
    - torch-lr-finder ``LRFinder.range_test`` → ``plot(suggest_lr=True)``'s LR;
    - fastai ``Learner.lr_find`` → its four rules ``minimum``, ``steep``, ``valley``, ``slide``;
    - Lightning ``Tuner.lr_find`` → ``suggestion()``;

@@ -315,8 +315,13 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, *, pad: int = 4, 
     a fair coin for the flip. One ``gather`` over the flattened padded images, with the crop offset
     and the flip folded into the flat index, on the batch's dtype (uint8: 4× less memory traffic
     than float). With ``prepadded=True`` ``x`` is already padded by ``pad`` on every side (what
-    :class:`BatchLoader` keeps in memory).
+    :class:`BatchLoader` keeps in memory). ``pad`` must be an int >= 0 and ``x`` a 4-d batch (``ValueError``
+    naming them otherwise).
     """
+    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
+        raise ValueError(f"pad must be an int >= 0 (the crop's maximal shift in pixels), got {pad!r}")
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError(f"x must be a 4-d batch of images (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
     b, c, h, w = x.shape
     if prepadded:
         h, w = h - 2 * pad, w - 2 * pad
@@ -344,7 +349,7 @@ class BatchLoader:
     Batch ``i`` (counting across epochs) is a pure function of ``(seed, i)``: epoch ``i //
     steps_per_epoch`` uses the permutation drawn from ``seed`` and the epoch number, and the batch's
     augmentation draws from ``seed`` and ``i``. :meth:`get_batch` gives it directly (what
-    :func:`lrkit.train.fit` uses, so resuming is exact); iterating yields one epoch, the next
+    :func:`lrkit.training.fit` uses, so resuming is exact); iterating yields one epoch, the next
     epoch on the next ``iter()``.
 
     Args:

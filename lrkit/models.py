@@ -108,7 +108,7 @@ def caffe_cifar10_full(num_classes: int = 10) -> CaffeCifar10Full:
     conv5×5-32 (N(0, 1e-2)) → ReLU → avg-pool 3/2 → LRN → conv5×5-64 (N(0, 1e-2)) → ReLU →
     avg-pool 3/2 → fc (N(0, 1e-2)); zero biases; Caffe's ceil-mode pooling (32 → 16 → 8 → 4).
     ``model.caffe_multipliers`` holds the prototxt's per-parameter (lr_mult, decay_mult); use
-    :func:`multiplier_param_groups` with :class:`lrkit.train.CaffeSGD` to reproduce Caffe's solver.
+    :func:`multiplier_param_groups` with :class:`lrkit.training.CaffeSGD` to reproduce Caffe's solver.
     """
     return CaffeCifar10Full(num_classes)
 

@@ -133,19 +133,19 @@ SUGGESTION_STYLE = {"steepest": ("tab:red", "v"), "valley": ("tab:green", "o"),
 
 def plot_range_test(result: Any, ax: Axes | None = None, suggestions: bool | Sequence[str] = True,
                     skip_start: int | None = None, skip_end: int = 0, raw: bool = True) -> Figure:
-    """Loss against the reference group's LR (log x) for a :class:`lrkit.suggest.RangeTest`.
+    """Loss against the reference group's LR (log x) for a :class:`lrkit.rangetest.RangeTest`.
 
     Draws the raw losses (faint), the smoothed curve, and — with ``suggestions=True`` or a list of
     method names — each suggestion as a marker on the smoothed curve (the ``'robust'`` one also as
     a shaded interval). ``skip_start``/``skip_end`` drop points at either end (default as in
-    :meth:`~lrkit.suggest.RangeTest.suggest`); the y range is clipped so a divergent tail does not
+    :meth:`~lrkit.rangetest.RangeTest.suggest`); the y range is clipped so a divergent tail does not
     flatten the interesting part. Returns the Figure.
     """
     import matplotlib.pyplot as plt
 
     fig, ax = (plt.subplots(figsize=(7, 4)) if ax is None else (ax.figure, ax))
     n = len(result)
-    lo = result._default_skip_start() if skip_start is None else int(skip_start)
+    lo = result.default_skip_start() if skip_start is None else int(skip_start)
     hi = n - int(skip_end)
     x, ys, yr = result.sweep_lr[lo:hi], result.smoothed[lo:hi], result.loss[lo:hi]
     kind = "validation" if result.loss_kind == "val" else "training"
@@ -192,7 +192,7 @@ def plot_range_test(result: Any, ax: Axes | None = None, suggestions: bool | Seq
 
 
 def plot_accuracy_range_test(result: Any, ax: Axes | None = None) -> Figure:
-    """Accuracy against LR (linear x) for a :class:`lrkit.accuracy.AccuracyRangeTest`, with the
+    """Accuracy against LR (linear x) for a :class:`lrkit.rangetest.AccuracyRangeTest`, with the
     smoothed curve and the suggested ``base_lr``/``max_lr`` marked. Returns the Figure."""
     import matplotlib.pyplot as plt
 
@@ -214,7 +214,7 @@ def plot_history(history: Any, *, title: str | None = None, log_lr: bool = False
                  by_epoch: bool = False) -> Figure:
     """Three panels against iteration (or epoch): the LR of every param group, the training loss
     (raw and smoothed), and the evaluation accuracy (with loss on a twin axis) of a
-    :class:`~lrkit.train.History`."""
+    :class:`~lrkit.training.History`."""
     import matplotlib.pyplot as plt
 
     it = np.asarray(history.iteration, dtype=float)
@@ -259,7 +259,7 @@ def plot_layer_lrs(history: Any, names: Sequence[str] | None = None, *, events: 
                    log_y: bool = True, ax: Axes | None = None, title: str | None = None) -> Figure:
     """The LR of every layer group against iteration (discriminative fine-tuning).
 
-    ``history``: a :class:`~lrkit.train.History` (its ``lr``) or an ``[iterations, groups]`` array.
+    ``history``: a :class:`~lrkit.training.History` (its ``lr``) or an ``[iterations, groups]`` array.
     ``names``: one label per group (e.g. :attr:`lrkit.finetune.LayerGroups.names`).
     ``events``: iterations to mark with vertical lines (e.g. the ``(iteration, open groups)`` pairs
     of :attr:`lrkit.finetune.GradualUnfreezing.events`; a pair is labelled with its count).
@@ -294,7 +294,7 @@ def plot_layer_lrs(history: Any, names: Sequence[str] | None = None, *, events: 
 def plot_accuracy_curves(histories: Mapping[str, Any], *, reference: Mapping[str, float] | None = None,
                          reference_label: str = "paper", chance: float | None = 0.1, ax: Any = None,
                          title: str = "test accuracy while training"):
-    """Evaluation accuracy (%) against iteration for several :class:`~lrkit.train.History` runs,
+    """Evaluation accuracy (%) against iteration for several :class:`~lrkit.training.History` runs,
     with optional horizontal lines for published numbers (``reference``: label -> accuracy %)."""
     import matplotlib.pyplot as plt
 

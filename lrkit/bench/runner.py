@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..training.runtime import default_device
 from ..utils import check_int
 from .executors import check_executor, get_executor, run_all
 from .experiments import get_experiment
@@ -56,12 +57,6 @@ class Context:
         return self.out / self.experiment / self.scale
 
 
-def _device(device: str | None):
-    import torch
-
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-
 #: what every trainer is: ``trainer(spec, seed, ctx, started) -> result`` (:attr:`Experiment.trainer`)
 Trainer = Callable[[RunSpec, int, Context, float], dict[str, Any]]
 
@@ -85,7 +80,7 @@ def run_one(spec: RunSpec, seed: int, *, experiment: str, scale: str, out: str |
     from ..data import load_cifar10
 
     data = data if data is not None else load_cifar10(data_dir)
-    return run_unit(spec, seed, Context(experiment, scale, Path(out), data, _device(device), checkpoint_every,
+    return run_unit(spec, seed, Context(experiment, scale, Path(out), data, default_device(device), checkpoint_every,
                                         progress), trainer)
 
 
@@ -132,7 +127,7 @@ def run_unit_in_worker(unit: Unit) -> dict[str, Any]:
     if unit.data not in _DATA:
         _DATA.clear()
         _DATA[unit.data] = load_data(unit.data)
-    ctx = Context(unit.experiment, unit.scale, Path(unit.out), _DATA[unit.data], _device(unit.device),
+    ctx = Context(unit.experiment, unit.scale, Path(unit.out), _DATA[unit.data], default_device(unit.device),
                   unit.checkpoint_every, progress=False)
     return run_unit(unit.spec, unit.seed, ctx, unit.trainer)
 
@@ -185,7 +180,7 @@ def run_experiment(name: str, scale: str = "smoke", *, out: str | Path = "runs/b
     for spec in runs:  # a stored result of another configuration: refused before anything trains
         for seed in range(n_seeds):
             stored(result_path(out, name, scale, spec.name, seed), spec.to_dict())
-    dev = _device(device)
+    dev = default_device(device)
     t0 = time.perf_counter()
     data = data if data is not None else load_data(data_dir)
     write_manifest(folder, name, scale, exp.runs(scale))

@@ -90,7 +90,7 @@ def result_path(out: str | Path, experiment: str, scale: str, run: str, seed: in
 
 def result_record(spec: Any, seed: int, *, experiment: str, scale: str, hist: Any, data: Any, device: Any,
                   started: float) -> dict[str, Any]:
-    """The result of one finished run (``hist``: its :class:`lrkit.train.History`; ``started``:
+    """The result of one finished run (``hist``: its :class:`lrkit.training.History`; ``started``:
     ``time.perf_counter()`` when this session began working on it)."""
     return {
         "format": RESULT_FORMAT, "experiment": experiment, "scale": scale, "run": spec.name, "seed": seed,

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
-__all__ = ["Parser", "at_least_2", "check_out_dir", "choice", "default_device", "device_arg", "nonneg_float",
+__all__ = ["Parser", "at_least_2", "check_out_dir", "choice", "device_arg", "nonneg_float",
            "nonneg_int", "one_line", "positive_float", "positive_int"]
 
 
@@ -123,15 +123,6 @@ def device_arg(s: str) -> str:
             raise argparse.ArgumentTypeError(f"{s!r} is not available on this machine; use --device cpu")
         return s
     raise argparse.ArgumentTypeError(f"{s!r}: lrkit runs on cpu, cuda, cuda:N or mps, not {dev.type!r}")
-
-
-def default_device(name: str | None) -> str:
-    """``name``, else ``"cuda"`` when available, else ``"cpu"``."""
-    import torch
-
-    if name:
-        return name
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def check_out_dir(path: str, option: str = "--out") -> None:

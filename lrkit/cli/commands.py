@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..recipe.quickstart import QUICKSTART_OPTIMIZERS
-from .args import check_out_dir, default_device
+from .args import check_out_dir
 
 __all__ = ["TEST_PER_CLASS", "TRAIN_PER_CLASS", "cmd_bench", "cmd_find", "cmd_quickstart", "cmd_schedule",
            "parse_params"]
@@ -37,6 +37,13 @@ def _make_optimizer(name: str, model, lr: float, weight_decay: float):
     from ..training import make_optimizer
 
     return make_optimizer({**QUICKSTART_OPTIMIZERS[name], "lr": lr, "weight_decay": weight_decay}, model)
+
+
+def _device(name: str | None) -> str:
+    """The device to run on, as the command prints and records it (``"cpu"``, ``"cuda"``, …)."""
+    from ..training.runtime import default_device
+
+    return str(default_device(name))
 
 
 def _check_sizes(args: argparse.Namespace) -> None:
@@ -73,7 +80,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    device = default_device(args.device)
+    device = _device(args.device)
     cifar = load_cifar10(args.data_dir)
     res = quickstart(cifar, model=args.model, optimizer=args.optimizer, weight_decay=args.weight_decay,
                      batch_size=args.batch_size, n_per_class=args.n_per_class, test_per_class=args.test_per_class,
@@ -118,7 +125,7 @@ def cmd_find(args: argparse.Namespace) -> int:
     from ..utils import seed_everything
 
     seed_everything(args.seed)
-    device = default_device(args.device)
+    device = _device(args.device)
     L = D.cifar10_loaders(data_dir=args.data_dir, batch_size=args.batch_size, n_per_class=args.n_per_class,
                           val_per_class=args.val_per_class or 0, seed=args.seed, device=device,
                           preprocess="pixel_mean" if args.model == "caffe_cifar10_full" else "channel",
@@ -150,7 +157,7 @@ def _quickstart_target(args: argparse.Namespace) -> int:
     from ..recipe import train_recipe, write_recipe_run
     from ..recipe.output import fmt_time
 
-    device = default_device(args.device)
+    device = _device(args.device)
     cifar = load_cifar10(args.data_dir)
     res = train_recipe(args.target, cifar, seed=args.seed, device=device, progress=not args.no_progress)
     run = _run_dir(args.out, f"quickstart{args.target}")

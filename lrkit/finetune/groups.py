@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from ..utils import check_type
 from .lrs import discriminative_lrs
 
 __all__ = ["LayerGroups", "NORM_TYPES", "layer_groups", "preset_groups", "split_by_depth"]
@@ -336,6 +337,7 @@ def layer_groups(model: nn.Module, spec: GroupSpec | None = None) -> LayerGroups
         ValueError (naming ``spec`` or ``boundaries``): a module that does not exist or has no
         parameters, boundaries out of order, overlapping groups, parameters in no group (named).
     """
+    check_type("model", model, nn.Module, "a torch.nn.Module")
     if spec is None:
         return preset_groups(model)
     if isinstance(spec, str):
@@ -360,6 +362,7 @@ def split_by_depth(model: nn.Module, n: int, *, by: str = "params") -> LayerGrou
 
     Groups are named ``"group0" …``.
     """
+    check_type("model", model, nn.Module, "a torch.nn.Module")
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     if by not in ("params", "children"):

@@ -49,7 +49,7 @@ class GradientDescentExplorer(Explorer):
     (``x0``; ``y0`` for the 2-D surfaces, disabled on 1-D ones), and a dropdown for the surface.
 
     ``data``: ``{"surface", "lr", "steps", "start", "final_loss", "gap", "diverged", "verdict",
-    "w", "loss", "table"}`` (``table``: the first 5 update steps, see :func:`lrkit.toy.update_steps`).
+    "w", "loss", "table"}`` (``table``: the first 5 update steps, see :func:`lrkit.notebook.toy.update_steps`).
     """
 
     figsize = (10.0, 3.8)
@@ -139,7 +139,7 @@ class GradientDescentExplorer(Explorer):
 # 02 — the LR range test
 # --------------------------------------------------------------------------------------------------
 class RangeTestExplorer(Explorer):
-    """Re-read a :class:`lrkit.suggest.RangeTest` with other smoothing / skipped ends.
+    """Re-read a :class:`lrkit.rangetest.RangeTest` with other smoothing / skipped ends.
 
     Controls: ``smoothing`` (EMA weight of the newest loss, log scale), ``skip_start`` and
     ``skip_end`` (points dropped at either end). The raw losses are re-smoothed, every suggestion is

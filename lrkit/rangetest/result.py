@@ -106,11 +106,12 @@ class RangeTest:
         return len(self.sweep_lr)
 
     # -------------------------------------------------------------------------------- suggestions
-    def _default_skip_start(self) -> int:
+    def default_skip_start(self) -> int:
+        """The points every rule skips at the start by default: the first 10 % (``len // 10``)."""
         return len(self) // 10
 
     def _window(self, skip_start: int | None, skip_end: int) -> tuple[int, int]:
-        skip_start = self._default_skip_start() if skip_start is None else check_int("skip_start", skip_start, min=0)
+        skip_start = self.default_skip_start() if skip_start is None else check_int("skip_start", skip_start, min=0)
         skip_end = check_int("skip_end", skip_end, min=0)
         lo, hi = skip_start, len(self) - skip_end
         keep = np.arange(lo, max(lo, hi))

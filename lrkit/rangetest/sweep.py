@@ -277,7 +277,7 @@ def lr_find(
         >>> torch.manual_seed(0) and None
         >>> model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
         >>> x = torch.randn(64, 8)
-        >>> data = [(x, (x[:, 0] > 0).long())]
+        >>> data = [(x, (x[:, 0] > 0).long())] * 50
         >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
         >>> rt = lr_find(model, data, opt, start_lr=1e-4, end_lr=10, num_iter=50, progress=False)
         >>> 0 < len(rt) <= 50, opt.param_groups[0]["lr"]        # the optimizer is as it was

@@ -28,7 +28,7 @@ from ..rangetest import Choice, RangeTest, lr_from_range_test
 from ..rangetest.rules import CLR_RATIO
 from ..training import History, ScheduledLR, fit
 from ..training.optim import OPTIMIZERS
-from ..training.runtime import Runtime
+from ..training.runtime import Runtime, amp_dtype_for
 from ..training.self_tuning import bn_batches, eval_weights, recompute_bn
 from ..utils import seed_everything
 from .methods import WARMUP_FRAC, Method, build_schedule, get_method
@@ -178,7 +178,7 @@ def _setup(cfg: dict[str, Any], data: Any, *, seed: int, device: Any, val_per_cl
     spe = train.steps_per_epoch
     return _Setup(cfg, L, train, model, weights, biases, B, spe, max(1, round(cfg["epochs"] * spe)),
                   nn.CrossEntropyLoss(label_smoothing=cfg["label_smoothing"]), amp,
-                  Runtime(dev, torch.float16 if amp else None, channels_last=True), time.perf_counter() - started)
+                  Runtime(dev, amp_dtype_for(dev) if amp else None, channels_last=True), time.perf_counter() - started)
 
 
 def _find_peak(method: Method, s: _Setup, progress: bool) -> _Peak:

@@ -167,7 +167,24 @@ class Schedule:
     """Base class: a pure function ``t -> lr`` of the iteration ``t``.
 
     Subclasses implement :meth:`_value` (vectorised over a float64 array of valid
-    ``t``) and :meth:`_params` (the JSON-able constructor arguments).
+    ``t``) and :meth:`_params` (the JSON-able constructor arguments); defining one registers it for
+    :func:`from_config`.
+
+    Example:
+        >>> import numpy as np
+        >>> class Halving(Schedule):
+        ...     # lr(t) = lr * 2^(-t / every): the LR halves every `every` iterations
+        ...     def __init__(self, lr: float, every: int) -> None:
+        ...         self.lr, self.every = positive("lr", lr), positive_int("every", every)
+        ...     def _value(self, t: np.ndarray) -> np.ndarray:
+        ...         return self.lr * np.power(2.0, -t / self.every)
+        ...     def _params(self) -> dict:
+        ...         return {"lr": self.lr, "every": self.every}
+        >>> s = Halving(0.1, every=10)
+        >>> s(10), s([0, 20]).tolist()             # a number, or an array, of iterations
+        (0.05, [0.1, 0.025])
+        >>> (s * 2)(10)                              # schedule * c is a Scaled schedule
+        0.1
     """
 
     total_steps: int | None = None
@@ -283,6 +300,17 @@ def from_config(config: dict[str, Any]) -> Schedule:
     failure is a ``ValueError`` naming the config name: an unknown name (with a
     "did you mean ...?" hint from :func:`difflib.get_close_matches`), a module or
     attribute that cannot be imported, an unknown or missing constructor key.
+
+    Example:
+        >>> from lrkit.schedules import Cosine, OneCycle
+        >>> OneCycle(0.1, 1000).to_config()["name"]
+        'OneCycle'
+        >>> from_config({"name": "Cosine", "lr": 0.1, "total_steps": 100})(50)
+        0.05
+        >>> from_config({"name": "Cosin", "lr": 0.1, "total_steps": 100})
+        Traceback (most recent call last):
+        ...
+        ValueError: config name 'Cosin' is not a known schedule; did you mean 'Cosine'?
     """
     if not isinstance(config, dict) or "name" not in config:
         raise ValueError(f"config must be a dict with a 'name' key, got {config!r}")

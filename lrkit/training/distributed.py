@@ -1,7 +1,7 @@
 """Data-parallel training under ``torch.distributed`` (one process per device, started by ``torchrun``).
 
-:func:`lrkit.train.fit`, :func:`lrkit.train.evaluate`, :func:`lrkit.finder.lr_find` and
-:func:`lrkit.finder.accuracy_range_test` run unchanged on every rank of an initialised process group
+:func:`lrkit.training.fit`, :func:`lrkit.training.evaluate`, :func:`lrkit.rangetest.lr_find` and
+:func:`lrkit.rangetest.accuracy_range_test` run unchanged on every rank of an initialised process group
 (gloo on CPU, NCCL on GPU). They call the few helpers of this module, which are all no-ops — no
 collective, no synchronisation — when there is a single process (torch.distributed unavailable, not
 initialised, or a world of size 1). So a single-process run is exactly what it was.
@@ -22,7 +22,7 @@ What happens on ``W > 1`` ranks (the rank numbered ``r``):
   averaged a second time.
 - **Loss, evaluation, decisions.** Each step's loss is the mean of the ranks' losses
   (:func:`all_reduce_mean`) before it is recorded, smoothed or used by a callback, so every rank holds
-  the same History. :func:`~lrkit.train.evaluate` shards each evaluation batch and sums loss, correct
+  the same History. :func:`~lrkit.training.evaluate` shards each evaluation batch and sums loss, correct
   count and example count over the ranks (the global numbers, on every rank). If a callback raises
   ``StopTraining`` on any rank, every rank stops after that step (:func:`any_rank`).
 - **Files.** ``fit``'s checkpoints are written by rank 0 alone; the others wait at a :func:`barrier`.

@@ -112,6 +112,7 @@ def evaluate(model: nn.Module, data: Iterable[Batch], loss_fn: LossFn | None = N
     AMP and memory format (default: the model's device, full precision).
     """
     check_type("model", model, nn.Module, "a torch.nn.Module")
+    check_batches("data", data)
     loss_fn = loss_fn or nn.functional.cross_entropy
     runtime = runtime if runtime is not None else Runtime.of(model)
     dd = distributed.world()[1] > 1
@@ -428,9 +429,9 @@ def fit(
         >>> model = torch.nn.Linear(4, 2)
         >>> data = [(torch.randn(8, 4), torch.randint(0, 2, (8,))) for _ in range(5)]
         >>> opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        >>> h = fit(model, opt, data, epochs=2, schedule=OneCycle(0.1, 10), eval_data=data[:1], progress=False)
-        >>> len(h), h.evals[-1]["iteration"]
-        (10, 10)
+        >>> h = fit(model, opt, data, epochs=1, schedule=OneCycle(0.1, 5), eval_data=data[:1], progress=False)
+        >>> len(h), h.evals[-1]["iteration"], len(h.lr[0])       # 5 steps, one LR per param group
+        (5, 5, 1)
     """
     check_type("model", model, nn.Module, "a torch.nn.Module")
     check_type("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")

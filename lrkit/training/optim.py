@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..utils import check_choice
+from ..utils import check_choice, check_type
 
 __all__ = ["OPTIMIZERS", "CaffeSGD", "make_optimizer"]
 
@@ -139,6 +139,7 @@ def make_optimizer(config: dict[str, Any], model: nn.Module) -> torch.optim.Opti
     """
     if not isinstance(config, dict):
         raise ValueError(f"optimizer config must be a dict like {{'name': 'sgd', 'lr': 0.1}}, got {config!r}")
+    check_type("model", model, nn.Module, "a torch.nn.Module")
     cfg = dict(config)
     name = check_choice("optimizer name", cfg.pop("name", None), OPTIMIZERS)
     params: Any = model.parameters()

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..utils import check_float, check_int
 
-__all__ = ["Runtime", "amp_dtype_for", "model_device", "resolve_iterations", "steps_per_epoch"]
+__all__ = ["Runtime", "amp_dtype_for", "default_device", "model_device", "resolve_iterations", "steps_per_epoch"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -32,6 +32,11 @@ def model_device(model: nn.Module) -> torch.device:
     for p in model.parameters():
         return p.device
     return torch.device("cpu")
+
+
+def default_device(name: str | torch.device | None = None) -> torch.device:
+    """``name`` as a torch device; None: CUDA when available, else the CPU (the CLI's and the bench's default)."""
+    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def amp_dtype_for(device: torch.device) -> torch.dtype:

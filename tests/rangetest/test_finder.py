@@ -1,4 +1,4 @@
-"""Tests of lrkit.finder: the LR range tests, their suggestions and the exact state restore."""
+"""Tests of lrkit.rangetest: the LR range tests, their suggestions and the exact state restore."""
 
 from __future__ import annotations
 
@@ -548,7 +548,7 @@ def test_no_point_rule_reads_past_the_smoothed_minimum(seed):
     loss = 2.3 - 1.5 * np.exp(-((x - dip) ** 2) / 0.8) + np.where(x > dip + 1, 3 * (x - dip - 1), 0)
     loss = np.where(x > dip + 2, loss[np.searchsorted(x, dip + 2)] - 2.5 * (x - dip - 2), loss)  # falls again
     rt = RangeTest(sweep_lr=lrs, loss=loss + rng.normal(0, 0.05, 100))
-    lo = rt._default_skip_start()
+    lo = rt.default_skip_start()
     at_min = rt.sweep_lr[lo + int(np.argmin(rt.smoothed[lo:]))]
     for m in ("steepest", "valley", "minimum", "min/3", "valley/3", "steepest/10"):
         assert rt.suggest(m).lr <= at_min * (1 + 1e-12), m

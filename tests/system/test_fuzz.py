@@ -1,7 +1,8 @@
 """Bad input, everywhere: every public entry point refuses it with a message that names the culprit.
 
-- the API raises ``ValueError`` (``DataNotFoundError`` for data that is not there) and the message
-  names the argument (or the file);
+- the API raises ``ValueError`` (``TypeError`` for an object of the wrong kind, such as a string where a
+  model or an optimizer is expected; ``DataNotFoundError`` for data that is not there) and the message
+  names the argument (or the file) — at the door, not deep inside torch;
 - the CLI prints one line on stderr (no traceback) naming the option (or the file) and exits with 2.
 
 Everything here is tiny: synthetic data, a linear model, at most a few optimizer steps, and CLI
@@ -30,8 +31,10 @@ from lrkit import data as D
 from lrkit import finetune as DL
 from lrkit import schedules as S
 from lrkit.notebook import check_parameters
-from lrkit.rangetest import RangeTest, accuracy_range_test, lr_find
-from lrkit.training import ScheduledLR, fit, make_optimizer
+from lrkit.rangetest import RangeTest, accuracy_range_test, choose_lr, lr_find
+from lrkit.recipe import RecipeLoader
+from lrkit.training import ScheduledLR, evaluate, fit, make_optimizer
+from lrkit.training import checkpoint as C
 from lrkit.utils import seed_everything
 
 NAN, INF = math.nan, math.inf
@@ -107,6 +110,33 @@ def _loaders(**kw):
 def _xy():
     c = _syn()
     return c.train_x, c.train_y
+
+
+def _sgd_lr(lr: float) -> torch.optim.Optimizer:
+    opt = _sgd()
+    opt.param_groups[0]["lr"] = lr
+    return opt
+
+
+def _torch_scheduler_state() -> dict:
+    return torch.optim.lr_scheduler.StepLR(_sgd(), 10).state_dict()  # another scheduler's state
+
+
+def _checkpoint(tmp: Path, state) -> Path:
+    path = tmp / "ckpt.pt"
+    torch.save(state, path)
+    return path
+
+
+def _load_checkpoint(tmp: Path, state):
+    model = _model()
+    return C.load(_checkpoint(tmp, state), model, _sgd(model))
+
+
+def _fit_resume(tmp: Path, state):
+    model = _model()
+    return fit(model, _sgd(model), _loader(), iterations=2, checkpoint=_checkpoint(tmp, state), resume=True,
+               progress=False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -384,6 +414,51 @@ API_CASES = [
     _case("check_parameters-LR-nan", lambda t: check_parameters(LR=NAN), "LR"),
     _case("check_parameters-LR-inf", lambda t: check_parameters(LR=INF), "LR"),
     _case("check_parameters-N-bool", lambda t: check_parameters(N_PER_CLASS=True), "N_PER_CLASS"),
+    # ---- the doors: an object of the wrong kind, a non-finite value, a foreign state (issue #29)
+    _case("fit-model-str", lambda t: fit("resnet20", _sgd(), _loader(), iterations=2, progress=False), "model",
+          TypeError),
+    _case("fit-optimizer-str", lambda t: fit(_model(), "sgd", _loader(), iterations=2, progress=False), "optimizer",
+          TypeError),
+    _case("fit-train_data-str", lambda t: fit(_model(), _sgd(), "cifar10", iterations=2, progress=False),
+          "train_data", TypeError),
+    _case("fit-eval_data-int", lambda t: _fit(eval_data=3), "eval_data", TypeError),
+    _case("fit-callbacks-str", lambda t: _fit(callbacks="print"), "callbacks", TypeError),
+    _case("fit-callbacks-entry", lambda t: _fit(callbacks=[1]), "callbacks[0]", TypeError),
+    _case("fit-resume-foreign-checkpoint", lambda t: _fit_resume(t, {"format": "something-else"}), "ckpt.pt"),
+    _case("checkpoint.load-empty", lambda t: _load_checkpoint(t, {}), "not an lrkit checkpoint"),
+    _case("checkpoint.load-incomplete", lambda t: _load_checkpoint(t, {"format": C.FORMAT, "iteration": 3}), "lacks"),
+    _case("evaluate-model-str", lambda t: evaluate("fastnet", _loader()), "model", TypeError),
+    _case("evaluate-data-str", lambda t: evaluate(_model(), "test"), "data", TypeError),
+    _case("lr_find-model-str", lambda t: lr_find("fastnet", _loader(), _sgd(), num_iter=5, progress=False), "model",
+          TypeError),
+    _case("lr_find-optimizer-str", lambda t: lr_find(_model(), _loader(), "sgd", num_iter=5, progress=False),
+          "optimizer", TypeError),
+    _case("lr_find-data-str", lambda t: lr_find(_model(), "cifar10", _sgd(), num_iter=5, progress=False), "data",
+          TypeError),
+    _case("art-optimizer-str", lambda t: accuracy_range_test(_model(), _loader(), _loader(), "sgd", iterations=3,
+                                                             progress=False), "optimizer", TypeError),
+    _case("ScheduledLR-optimizer-str", lambda t: ScheduledLR("sgd", S.Constant(0.1)), "optimizer", TypeError),
+    _case("ScheduledLR-group-lr-nan", lambda t: ScheduledLR(_sgd_lr(NAN), S.Constant(0.1)), "param_groups[0]['lr']"),
+    _case("ScheduledLR-group-lr-inf", lambda t: ScheduledLR(_sgd_lr(INF), S.Constant(0.1)), "param_groups[0]['lr']"),
+    _case("ScheduledLR-group-lr-negative", lambda t: ScheduledLR(_sgd_lr(-0.1), S.Constant(0.1)),
+          "param_groups[0]['lr']"),
+    _case("ScheduledLR.load_state_dict-empty", lambda t: _sched_lr().load_state_dict({}), "state_dict"),
+    _case("ScheduledLR.load_state_dict-None", lambda t: _sched_lr().load_state_dict(None), "state_dict"),
+    _case("ScheduledLR.load_state_dict-foreign", lambda t: _sched_lr().load_state_dict(_torch_scheduler_state()),
+          "state_dict"),
+    _case("ScheduledLR.load_state_dict-incomplete",
+          lambda t: _sched_lr().load_state_dict({"version": 1, "t": 3}), "state_dict"),
+    _case("make_optimizer-model-str", lambda t: make_optimizer({"name": "sgd", "lr": 0.1}, "fastnet"), "model",
+          TypeError),
+    _case("layer_groups-model-str", lambda t: DL.layer_groups("fastnet"), "model", TypeError),
+    _case("split_by_depth-model-str", lambda t: DL.split_by_depth("fastnet", 2), "model", TypeError),
+    _case("augment_batch-pad-negative", lambda t: D.augment_batch(_xy()[0][:4], torch.Generator(), pad=-2), "pad"),
+    _case("augment_batch-pad-float", lambda t: D.augment_batch(_xy()[0][:4], torch.Generator(), pad=2.5), "pad"),
+    _case("augment_batch-x-3d", lambda t: D.augment_batch(_xy()[0][0], torch.Generator(), pad=2), "x must"),
+    _case("RecipeLoader-translate-negative", lambda t: RecipeLoader(*_xy(), 4, translate=-1), "translate"),
+    _case("choose_lr-no-suggestion", lambda t: choose_lr(RangeTest(sweep_lr=[1e-3, 1e-2], loss=[2.3, 2.2]),
+                                                         ["one_cycle"]), "no suggestion"),
+    _case("choose_lr-asks-str", lambda t: choose_lr(_rt(), "valley"), "asks"),
     _case("seed_everything-negative", lambda t: seed_everything(-1), "seed must"),
 ]
 

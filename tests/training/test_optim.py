@@ -1,4 +1,4 @@
-"""Tests of lrkit.optim's optimizers that set their own LR: building them, schedule-free's train/eval
+"""Tests of lrkit.training's optimizers that set their own LR: building them, schedule-free's train/eval
 switch with BatchNorm statistics recomputed at the evaluated weights, and what ScheduledLR and the
 range tests say about them."""
 

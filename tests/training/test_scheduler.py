@@ -1,4 +1,4 @@
-"""Tests for lrkit.scheduler.ScheduledLR (torch glue)."""
+"""Tests for lrkit.training.ScheduledLR (torch glue)."""
 
 from __future__ import annotations
 
