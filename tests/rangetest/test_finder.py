@@ -594,3 +594,16 @@ def test_divergence_stop_fires_on_a_plateau_above_the_starting_loss():
     no_stop = lr_find(model, make_data(), opt, loss_fn=loss_fn, start_lr=1e-4, end_lr=1.0, num_iter=80,
                       return_th=None, progress=False)
     assert not no_stop.stopped_early  # the old rule alone runs to the end
+
+
+def test_a_ramp_stored_under_its_old_module_path_still_loads():
+    """Schedules defined outside lrkit.schedules are stored as "module:qualname"; a module that moved
+    (lrkit.finder → lrkit.rangetest.sweep) is followed (lrkit.schedules.base.MOVED_MODULES)."""
+    from lrkit.rangetest import Ramp
+    from lrkit.schedules import from_config
+
+    old = {"name": "lrkit.finder:Ramp", "start_lr": 1e-4, "end_lr": 1.0, "n": 10, "mode": "exp"}
+    s = from_config(old)
+    assert isinstance(s, Ramp) and s(0) == 1e-4 and s(9) == 1.0
+    assert s.to_config() == {**old, "name": "lrkit.rangetest.sweep:Ramp"}
+    assert from_config(s.to_config())(5) == s(5)
