@@ -18,6 +18,7 @@ and the argument checks whose messages name the argument.
 from __future__ import annotations
 
 import difflib
+import gzip
 import json
 import math
 import os
@@ -181,13 +182,15 @@ def loads(text: str | bytes) -> Any:
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
-    """:func:`loads` of a file; a missing, unreadable or corrupt file raises ``ValueError`` naming it."""
+    """:func:`loads` of a file (gunzipped when its name ends in ``.gz``); a missing, unreadable or corrupt
+    file raises ``ValueError`` naming it."""
     path = Path(path)
     try:
-        return loads(path.read_bytes())
+        data = path.read_bytes()
+        return loads(gzip.decompress(data) if path.suffix == ".gz" else data)
     except FileNotFoundError:
         raise ValueError(f"{what} {path} does not exist") from None
-    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (OSError, ValueError, EOFError) as e:  # JSONDecodeError, UnicodeDecodeError, BadGzipFile: OSError
         raise ValueError(f"{what} {path} is unreadable or corrupt: {e}") from None
 
 

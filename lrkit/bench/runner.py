@@ -30,7 +30,7 @@ from .executors import check_executor, get_executor, run_all
 from .experiments import get_experiment
 from .plain import train_plain
 from .spec import Experiment, RunSpec
-from .store import BenchError, cached, check_manifest, result_path, stored, write_manifest
+from .store import BenchError, cached, check_manifest, on_disk, result_path, stored, write_manifest
 
 __all__ = ["Context", "RunSummary", "SYNTHETIC", "Trainer", "Unit", "load_data", "run_experiment", "run_one",
            "run_unit", "run_unit_in_worker", "trainer_of"]
@@ -188,7 +188,7 @@ def run_experiment(name: str, scale: str = "smoke", *, out: str | Path = "runs/b
     if exp.prepare is not None:
         runs = exp.prepare(runs, ctx)
     units = [(spec, seed) for spec in runs for seed in range(n_seeds)]
-    done = [result_path(out, name, scale, spec.name, seed).exists() for spec, seed in units]
+    done = [on_disk(result_path(out, name, scale, spec.name, seed)) is not None for spec, seed in units]
 
     def report(i: int, res: dict[str, Any]) -> None:
         spec, seed = units[i]

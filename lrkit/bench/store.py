@@ -4,7 +4,9 @@ if its configuration matches, else refuse" written once.
 Layout under ``out`` (default ``runs/bench``)::
 
     <experiment>/<scale>/manifest.json          format + lrkit version + the experiment's config hashes
-    <experiment>/<scale>/<run>-seed<k>.json      one finished run (config, seed, versions, history, wall time)
+    <experiment>/<scale>/<run>-seed<k>.json      one finished run (config, seed, versions, history, wall time);
+                                                 ``.json.gz`` when its JSON is over GZIP_ABOVE bytes (a 70k-step
+                                                 history: 7 MB as JSON, 1.2 MB gzipped)
     <experiment>/<scale>/.ckpt/<run>-seed<k>-<hash>.pt   the checkpoint of an unfinished run
 
 Every file is written atomically in lrkit's JSON convention (:func:`lrkit.utils.dumps`); a stored
@@ -14,16 +16,17 @@ silently overwritten.
 
 from __future__ import annotations
 
+import gzip
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..utils import atomic_write_text, dumps, loads, read_json, versions
+from ..utils import atomic_write_bytes, atomic_write_text, dumps, loads, read_json, versions
 
 __all__ = ["BenchError", "MANIFEST_FORMAT", "RESULT_FORMAT", "cached", "check_manifest", "load_result",
-           "load_results", "result_path", "result_record", "stored", "write_manifest"]
+           "load_results", "on_disk", "result_path", "result_record", "stored", "write_manifest", "write_record"]
 
 RESULT_FORMAT = "lrkit-bench-result-1"
 MANIFEST_FORMAT = "lrkit-bench-manifest-1"
@@ -36,6 +39,30 @@ class BenchError(RuntimeError):
 def canonical(config: Any) -> Any:
     """``config`` as it reads back from JSON (tuples → lists, numpy → python), for comparisons."""
     return loads(dumps(config, sort_keys=True))
+
+
+#: a stored record whose JSON is longer than this is written gzipped (``<name>.json.gz``)
+GZIP_ABOVE = 250_000
+
+
+def on_disk(path: str | Path) -> Path | None:
+    """Where the record named ``path`` (``….json``) is stored: ``path`` itself, or ``path`` + ``.gz``
+    (None if neither exists)."""
+    path = Path(path)
+    for p in (path, path.with_name(path.name + ".gz")):
+        if p.exists():
+            return p
+    return None
+
+
+def write_record(path: str | Path, text: str) -> Path:
+    """Write a record's JSON ``text`` atomically under ``path``, gzipped (``path`` + ``.gz``) when it is
+    longer than :data:`GZIP_ABOVE`; returns the file written."""
+    path = Path(path)
+    if len(text) <= GZIP_ABOVE:
+        return atomic_write_text(path, text)
+    # mtime=0: the same record gives the same bytes
+    return atomic_write_bytes(path.with_name(path.name + ".gz"), gzip.compress(text.encode("utf-8"), mtime=0))
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -51,8 +78,8 @@ def _read(path: Path) -> dict[str, Any]:
 def stored(path: str | Path, config: Any, *, made: str = "produced by") -> dict[str, Any] | None:
     """The record stored at ``path`` (None if there is none); :class:`BenchError` naming the file if it
     was computed under another ``config`` (the message says it "was <made> another configuration")."""
-    path = Path(path)
-    if not path.exists():
+    path = on_disk(path)
+    if path is None:
         return None
     record = _read(path)
     if record.get("config") != canonical(config):
@@ -77,7 +104,7 @@ def cached(path: str | Path, config: Any, compute: Callable[[], dict[str, Any]],
     record = dict(compute())
     record["config"] = config
     text = dumps(record)
-    atomic_write_text(path, text)
+    write_record(path, text)
     return loads(text)
 
 
@@ -114,7 +141,8 @@ def load_results(out: str | Path, experiment: str, scale: str) -> list[dict[str,
     folder = Path(out) / experiment / scale
     if not folder.is_dir():
         return []
-    return [load_result(p) for p in sorted(folder.glob("*-seed*.json"))]
+    return [load_result(p) for p in sorted([*folder.glob("*-seed*.json"), *folder.glob("*-seed*.json.gz")],
+                                           key=lambda p: p.name.removesuffix(".gz"))]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from lrkit.bench import get_experiment
 from lrkit.bench.spec import RunSpec
 from lrkit.bench.store import RESULT_FORMAT, canonical, check_manifest, stored
 from lrkit.schedules import from_config
+from lrkit.utils import read_json
 
 RESULTS = Path(os.environ.get("LRKIT_TEST_RESULTS") or Path(__file__).resolve().parents[2] / "benchmarks" / "results")
 MANIFESTS = sorted(RESULTS.rglob("manifest.json"))
@@ -32,8 +33,8 @@ MANIFESTS = sorted(RESULTS.rglob("manifest.json"))
 
 @lru_cache(maxsize=1)
 def documents() -> dict[Path, Any]:
-    """Every JSON file under benchmarks/results, parsed."""
-    return {p: json.loads(p.read_text()) for p in sorted(RESULTS.rglob("*.json"))}
+    """Every JSON file under benchmarks/results (gzipped ones too), parsed."""
+    return {p: read_json(p) for p in sorted([*RESULTS.rglob("*.json"), *RESULTS.rglob("*.json.gz")])}
 
 
 def schedule_configs(doc: Any) -> Iterator[dict[str, Any]]:
@@ -81,10 +82,10 @@ def test_manifest_and_results_match_the_experiments_specs(manifest):
     for name in common:
         assert specs[name].config_hash() == doc["runs"][name], f"{experiment}/{scale}/{name}: the spec changed"
     check_manifest(manifest.parent, experiment, scale, list(specs.values()))
-    for path in sorted(manifest.parent.glob("*-seed*.json")):
+    for path in sorted([*manifest.parent.glob("*-seed*.json"), *manifest.parent.glob("*-seed*.json.gz")]):
         run = path.name.rsplit("-seed", 1)[0]
         if run in specs:
-            assert stored(path, specs[run].to_dict()) is not None
+            assert stored(path.with_name(path.name.removesuffix(".gz")), specs[run].to_dict()) is not None
 
 
 def test_prepare_caches_match_what_their_experiments_compute():
