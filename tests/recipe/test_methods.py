@@ -119,7 +119,8 @@ def test_the_recipe_runs_with_each_method(name):
     assert res.info["method"]["name"] == name and res.info["averaging_updates"] == 0
     assert (res.range_test is not None) == m.range_test
     if not m.range_test:
-        assert res.peak_lr == m.lr and res.seconds["range_test"] < 0.05
+        # no range test ran: the set LR, no sweep, no range-test FLOPs (no wall-clock bound: timings are benchmarks)
+        assert res.peak_lr == m.lr and res.range_test is None and res.flops["range_test"] == 0
     # the test curve every half epoch, and at the end
     every, total = max(1, round(spe / 2)), res.info["iterations"]
     assert [p["iteration"] for p in res.curve] == sorted(set(range(every, total + 1, every)) | {total})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import pickle
-import time
 import warnings
 
 import matplotlib
@@ -254,6 +253,45 @@ def test_cosine_warm_restarts_matches_timm(
     np.testing.assert_allclose(got[keep], vals[keep], rtol=0, atol=TOL)
 
 
+@SETTINGS
+@given(lr=st.floats(1e-5, 1.0), step_size=st.integers(1, 300), gamma=st.floats(0.05, 1.0), n_steps=st.integers(1, 3000))
+@example(lr=0.1, step_size=30, gamma=0.1, n_steps=10_000)
+@example(lr=0.007, step_size=1, gamma=0.999, n_steps=10_000)
+def test_step_matches_torch(lr, step_size, gamma, n_steps):
+    ref, _ = _run_torch(lambda o: torch.optim.lr_scheduler.StepLR(o, step_size, gamma), n_steps, _sgd(lr=lr))
+    np.testing.assert_allclose(S.Step(lr, step_size, gamma)(np.arange(n_steps)), ref, rtol=0, atol=TOL)
+
+
+@SETTINGS
+@given(lr=st.floats(1e-5, 1.0), milestones=st.lists(st.integers(1, 3000), min_size=1, max_size=6, unique=True),
+       gamma=st.floats(0.05, 1.0), n_steps=st.integers(1, 3500))
+@example(lr=0.1, milestones=[60_000, 65_000], gamma=0.1, n_steps=70_000)  # Smith 2017's "fixed" policy
+@example(lr=0.1, milestones=[1, 2, 3], gamma=0.2, n_steps=10)
+def test_multistep_matches_torch(lr, milestones, gamma, n_steps):
+    milestones = sorted(milestones)
+    ref, _ = _run_torch(lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones, gamma), n_steps, _sgd(lr=lr))
+    np.testing.assert_allclose(S.MultiStep(lr, milestones, gamma)(np.arange(n_steps)), ref, rtol=0, atol=TOL)
+
+
+@SETTINGS
+@given(lr=st.floats(1e-5, 1.0), gamma=st.floats(0.99, 1.0), n_steps=st.integers(1, 3000))
+@example(lr=0.1, gamma=0.99994, n_steps=10_000)  # Smith 2017's exp policy
+@example(lr=1.0, gamma=0.999, n_steps=10_000)
+def test_exponential_decay_matches_torch(lr, gamma, n_steps):
+    ref, _ = _run_torch(lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma), n_steps, _sgd(lr=lr))
+    np.testing.assert_allclose(S.Exponential(lr, gamma)(np.arange(n_steps)), ref, rtol=0, atol=TOL)
+
+
+@SETTINGS
+@given(lr=st.floats(1e-5, 1.0), total=st.integers(1, 3000), power=st.floats(0.1, 4.0))
+@example(lr=0.1, total=10_000, power=1.0)
+@example(lr=0.5, total=5000, power=2.0)
+def test_polynomial_matches_torch(lr, total, power):
+    n = total + 1  # a finite schedule: t = 0 … T, where both reach 0
+    ref, _ = _run_torch(lambda o: torch.optim.lr_scheduler.PolynomialLR(o, total, power), n, _sgd(lr=lr))
+    np.testing.assert_allclose(S.Polynomial(lr, total, power)(np.arange(n)), ref, rtol=0, atol=TOL)
+
+
 # ----------------------------------------------------------------------------- closed forms
 @pytest.mark.parametrize("T,cut_frac,ratio", [(1000, 0.1, 32), (137, 0.2, 10), (50, 0.5, 2)])
 def test_slanted_triangular_formula(T, cut_frac, ratio):
@@ -477,13 +515,13 @@ def all_schedules():
 
 
 @pytest.mark.parametrize("s", all_schedules(), ids=repr)
-def test_vectorised_100k_fast(s):
+def test_vectorised_100k(s):
+    """One call on 100k steps gives what step-by-step calls give (its speed is a benchmark, not a test)."""
     t = np.arange(100_000)
-    s(t[:10])  # warm up
-    t0 = time.perf_counter()
     y = s(t)
-    assert time.perf_counter() - t0 < 1.0
-    assert y.shape == (100_000,) and np.all(np.isfinite(y))
+    assert y.shape == (100_000,) and y.dtype == np.float64 and np.all(np.isfinite(y))
+    some = np.linspace(0, 99_999, 41).astype(int)
+    np.testing.assert_allclose(y[some], [s(int(k)) for k in some], rtol=1e-15, atol=0)  # numpy: scalar vs SIMD pow
 
 
 @pytest.mark.parametrize("s", all_schedules(), ids=repr)
