@@ -65,6 +65,11 @@ def _require_browser():
         import playwright.sync_api  # noqa: F401
     except ImportError:
         pytest.skip("playwright (python) is not installed (pip install playwright)")
+    from lrkit.notebook import data_available
+
+    if not data_available():  # as tests/system/test_notebooks.py: never a 170 MB download from a test
+        pytest.skip("the notebooks train on CIFAR-10, which was not found locally "
+                    f"(set LRKIT_DATA_DIR; LRKIT_DATA_DIR={os.environ.get('LRKIT_DATA_DIR')!r})")
 
 
 def _smoke_copy(src: Path, dst: Path) -> None:
