@@ -13,11 +13,25 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local Ray (the executor tests) reports nothing
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from ci_mode import (  # noqa: E402,F401 - CI mode: a skip is a failure (LRKIT_CI=1, set by .ci/run)
+    pytest_make_collect_report,
+    pytest_report_header,
+    pytest_runtest_makereport,
+)
+from hypothesis import settings  # noqa: E402
 
 from lrkit.data import DataNotFoundError, load_cifar10, synthetic_cifar10  # noqa: E402
+
+# Hypothesis: in CI (LRKIT_CI=1 or CI=true) the same examples every run (derandomised, no example
+# database), and a failure prints the blob that reproduces it (@reproduce_failure). Locally: random
+# examples, the failing ones replayed from .hypothesis/, the blob printed too.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("LRKIT_CI") == "1" or os.environ.get("CI") == "true" else "dev")
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +79,13 @@ def torch_threads() -> int:
 @pytest.fixture(autouse=True, scope="session")
 def _threads():
     torch.set_num_threads(torch_threads())
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """Torch's thread count as it was before each test (``train_recipe(threads=1)`` and others set it), so
+    that no test runs at a count an earlier one left behind."""
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
