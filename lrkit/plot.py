@@ -128,18 +128,49 @@ def plot_schedule(
 
 # ------------------------------------------------------------------ LR range test (lrkit.rangetest)
 SUGGESTION_STYLE = {"steepest": ("tab:red", "v"), "valley": ("tab:green", "o"),
-                     "minimum": ("tab:purple", "s"), "robust": ("tab:orange", "D")}
+                    "minimum": ("tab:purple", "s"), "robust": ("tab:orange", "D"),
+                    "constant": ("tab:green", "o"), "one_cycle": ("tab:red", "^"), "clr": ("tab:purple", "s")}
+#: what ``plot_range_test(suggestions=True)`` marks: the LR for each use
+DEFAULT_MARKS = ("constant", "one_cycle", "clr")
+
+
+def _suggestions_to_mark(result: Any, suggestions: bool | Sequence[str], skip_start: int | None,
+                         skip_end: int) -> list[tuple[str, Any]]:
+    from .rangetest.reading import USES
+
+    names = DEFAULT_MARKS if suggestions is True else (() if not suggestions else tuple(suggestions))
+    out = []
+    for m in names:
+        try:
+            s = (result.suggest(for_=m, skip_end=skip_end) if m in USES
+                 else result.suggest(m, skip_start=skip_start, skip_end=skip_end))
+        except ValueError:
+            continue
+        out.append((m, s))
+    return out
+
+
+def _y_range(ax: Axes, ys: np.ndarray, marks_y: list[float]) -> None:
+    finite = ys[np.isfinite(ys)]
+    if len(finite) > 1:
+        imin = int(np.nanargmin(ys))
+        # the curve down to its minimum, and every suggestion marked, stay in view
+        top = max([float(np.nanmax(ys[: imin + 1]))] + [y for y in marks_y if np.isfinite(y)])
+        bottom = min([float(finite.min())] + [y for y in marks_y if np.isfinite(y)])
+        pad = 0.08 * max(top - bottom, 1e-12)
+        ax.set_ylim(bottom - pad, top + 3 * pad)
 
 
 def plot_range_test(result: Any, ax: Axes | None = None, suggestions: bool | Sequence[str] = True,
-                    skip_start: int | None = None, skip_end: int = 0, raw: bool = True) -> Figure:
+                    skip_start: int | None = None, skip_end: int = 0, raw: bool = True, used: Any = None) -> Figure:
     """Loss against the reference group's LR (log x) for a :class:`lrkit.rangetest.RangeTest`.
 
-    Draws the raw losses (faint), the smoothed curve, and — with ``suggestions=True`` or a list of
-    method names — each suggestion as a marker on the smoothed curve (the ``'robust'`` one also as
-    a shaded interval). ``skip_start``/``skip_end`` drop points at either end (default as in
-    :meth:`~lrkit.rangetest.RangeTest.suggest`); the y range is clipped so a divergent tail does not
-    flatten the interesting part. Returns the Figure.
+    Draws the raw losses (faint), the causal EMA every finder reads (dashed), and the zero-phase curve
+    lrkit reads (:mod:`lrkit.rangetest.reading`), with the end of its descent and its blow-up as dotted
+    lines. ``suggestions=True`` marks the LR for each use (constant, one-cycle peak, CLR's max); a list
+    names uses or classic methods to mark instead. ``used`` (a :class:`~lrkit.rangetest.Suggestion`, or a
+    use) is the LR a run actually took: a star with its interval shaded, and — when its status is not
+    ``"ok"`` — a box saying that the curve does not pin the LR down, and why. Returns the Figure.
     """
     import matplotlib.pyplot as plt
 
@@ -151,44 +182,63 @@ def plot_range_test(result: Any, ax: Axes | None = None, suggestions: bool | Seq
     kind = "validation" if result.loss_kind == "val" else "training"
     if raw and len(x):
         ax.plot(x, yr, ".", color="0.6", ms=3, alpha=0.6, label=f"{kind} loss (raw)")
-    ax.plot(x, ys, color="tab:blue", lw=1.8,
-            label=f"smoothed (EMA, β={1 - result.smoothing:.3g})")
+    ax.plot(x, ys, color="0.45", lw=1.0, ls="--", label=f"EMA, β={1 - result.smoothing:.3g} (lags)")
     if len(x) and (x > 0).all():
         ax.set_xscale("log")
+    reading = _draw_reading(ax, result, skip_end)
     marks = []
-    if suggestions and n >= 3:
-        methods = result.methods if suggestions is True else tuple(suggestions)
-        for m in methods:
-            try:
-                s = result.suggest(m, skip_start=skip_start, skip_end=skip_end)
-            except ValueError:
-                continue
-            y = float(np.interp(np.log10(s.lr), np.log10(result.sweep_lr), result.smoothed))
+    if n >= 3:
+        for m, s in _suggestions_to_mark(result, suggestions, skip_start, skip_end):
+            y = float(np.interp(np.log10(s.lr), np.log10(result.sweep_lr[:hi]), result.smoothed[:hi]))
             marks.append((m, s, y))
-    finite = ys[np.isfinite(ys)]
-    if len(finite) > 1:
-        imin = int(np.nanargmin(ys))
-        # the curve down to its minimum, and every suggestion listed, stay in view
-        top = max([float(np.nanmax(ys[: imin + 1]))] + [y for _, _, y in marks if np.isfinite(y)])
-        bottom = min([float(finite.min())] + [y for _, _, y in marks if np.isfinite(y)])
-        pad = 0.08 * max(top - bottom, 1e-12)
-        ax.set_ylim(bottom - pad, top + 3 * pad)
+    if isinstance(used, str):
+        used = result.suggest(for_=used)
+    _y_range(ax, ys, [y for _, _, y in marks])
     for m, s, y in marks:
         color, marker = SUGGESTION_STYLE.get(m, ("black", "x"))
         label = f"{m}: {s.lr:.2g}"
-        if s.high > s.low:
-            ax.axvspan(s.low, s.high, color=color, alpha=0.12)
+        if s.high > s.low and used is None:
+            ax.axvspan(s.low, s.high, color=color, alpha=0.10)
             label += f" [{s.low:.2g}, {s.high:.2g}]"
         ax.plot([s.lr], [y], marker=marker, color=color, ms=8, ls="none", label=label)
+    if used is not None:
+        _draw_used(ax, result, used, hi)
     ax.set_xlabel("learning rate" + (f" (group {result.ref_group})" if result.lr.shape[1] > 1 else ""))
     ax.set_ylabel(f"{kind} loss")
     title = f"LR range test ({result.mode} sweep, {n} steps)"
+    if reading is not None:
+        title += f": {reading.regime}"
     if result.stopped_early:
         title += f" — stopped: {result.reason}"
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
     return fig
+
+
+def _draw_reading(ax: Axes, result: Any, skip_end: int) -> Any:
+    """The zero-phase curve and the reading's landmarks; the reading (None if the sweep is too short)."""
+    try:
+        r = result.reading(skip_end=skip_end)
+    except ValueError:
+        return None
+    xs = 10 ** r.x[: len(r.smooth)]
+    ax.plot(xs, r.smooth, color="tab:blue", lw=1.8, label="zero-phase (what lrkit reads)")
+    if r.lr_end is not None:
+        ax.axvline(r.lr_end, color="tab:blue", ls=":", lw=1, label=f"end of descent {r.lr_end:.2g}")
+    if r.lr_blowup is not None:
+        ax.axvline(r.lr_blowup, color="tab:red", ls=":", lw=1, label=f"blow-up {r.lr_blowup:.2g}")
+    return r
+
+
+def _draw_used(ax: Axes, result: Any, s: Any, hi: int) -> None:
+    y = float(np.interp(np.log10(s.lr), np.log10(result.sweep_lr[:hi]), result.smoothed[:hi]))
+    ax.axvspan(s.low, s.high, color="gold", alpha=0.25)
+    ax.plot([s.lr], [y], marker="*", color="black", mfc="gold", ms=16, ls="none",
+            label=f"used ({s.method}): {s.lr:.3g} [{s.low:.2g}, {s.high:.2g}]")
+    if getattr(s, "status", "ok") != "ok":
+        ax.text(0.02, 0.03, f"{s.status}: the curve does not pin the LR down", transform=ax.transAxes,
+                fontsize="small", va="bottom", bbox={"boxstyle": "round", "fc": "lightyellow", "ec": "0.6"})
 
 
 def plot_accuracy_range_test(result: Any, ax: Axes | None = None) -> Figure:

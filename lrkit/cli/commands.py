@@ -90,22 +90,25 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     print(f"CIFAR-10 from {cifar.source}: {L.train.num_examples} training images, "
           f"{L.test.num_examples} test images, device {device}")
     uses = rt.for_uses()
-    print(f"range test: {len(rt)} points ({rt.reason}); suggestions: "
+    print(f"range test: {len(rt)} points ({rt.reason}), regime {sug.regime}; suggestions: "
           + ", ".join(f"{u} {s.lr:.3g} [{s.low:.3g}, {s.high:.3g}]" for u, s in uses.items()))
-    print(f"trained {args.epochs} epochs of one-cycle with max_lr {res.max_lr:.3g} (the one-cycle rule "
-          f"{sug.rule}, interval {sug.low:.3g}–{sug.high:.3g})")
+    if not sug.pinned:
+        print(f"  {sug.status}: the curve does not pin the LR down — {sug.reason}")
+    print(f"trained {args.epochs} epochs of one-cycle with max_lr {res.max_lr:.3g} (the one-cycle peak: "
+          f"{sug.rule}; interval {sug.low:.3g}–{sug.high:.3g})")
     final = res.final
     run = _run_dir(args.out, "quickstart")
     config = {k: v for k, v in vars(args).items() if k != "func"} | {"device": device}
     summary = {
         "command": "quickstart", "config": config, "versions": versions(),
         "data_source": cifar.source, "train_images": L.train.num_examples, "test_images": L.test.num_examples,
-        "suggestions": {u: {"lr": s.lr, "low": s.low, "high": s.high, "rule": s.rule} for u, s in uses.items()},
+        "suggestions": {u: {"lr": s.lr, "low": s.low, "high": s.high, "rule": s.rule, "status": s.status,
+                            "regime": s.regime} for u, s in uses.items()},
         "max_lr": res.max_lr, "iterations": len(res.history), "final_test": final,
         "wall_seconds": round(time.perf_counter() - t0, 2),
     }
     write_run(run, range_test=rt, history=res.history, summary=summary,
-              figure=plot_history(res.history, title=f"one-cycle, max_lr {res.max_lr:.3g}"))
+              figure=plot_history(res.history, title=f"one-cycle, max_lr {res.max_lr:.3g}"), used=sug)
     print(f"test accuracy after {args.epochs} epochs: {100 * final['acc']:.2f} % (loss {final['loss']:.4f})")
     print(f"wrote {run / 'range_test.png'}, {run / 'training.png'} and {run / 'summary.json'}")
     return 0
@@ -138,13 +141,16 @@ def cmd_find(args: argparse.Namespace) -> int:
     rt = lr_find(model, L.train, opt, start_lr=args.start_lr, end_lr=args.end_lr, num_iter=args.num_iter,
                  mode=args.mode, progress=not args.no_progress, **kw)
     run = _run_dir(args.out, "find")
-    rt.plot().savefig(run / "range_test.png", dpi=110, bbox_inches="tight")
+    uses = rt.for_uses()
+    rt.plot(used=uses["constant"]).savefig(run / "range_test.png", dpi=110, bbox_inches="tight")
     rt.save(run / "range_test.json")
     print(f"{args.model} / {args.optimizer}, {len(rt)} points"
-          + (f" (stopped early: {rt.reason})" if rt.stopped_early else ""))
-    for use, s in rt.for_uses().items():  # the suggestion for each use (the first is the default)
+          + (f" (stopped early: {rt.reason})" if rt.stopped_early else "") + f"; regime: {uses['constant'].regime}")
+    for use, s in uses.items():  # the suggestion for each use (the first is the default)
         base = f"; base_lr {s.base_lr:.3g}" if s.base_lr else ""
-        print(f"  {use:>9}: {s.lr:.3g}  [{s.low:.3g}, {s.high:.3g}]  (rule {s.rule}{base})")
+        print(f"  {use:>9}: {s.lr:.3g}  [{s.low:.3g}, {s.high:.3g}]  ({s.status}{base})")
+    if not uses["constant"].pinned:
+        print(f"  the curve does not pin the LR down — {uses['constant'].reason}")
     print("  other rules: " + ", ".join(f"{m} {s.lr:.3g}" for m, s in rt.suggestions().items()))
     print(f"wrote {run / 'range_test.png'} and {run / 'range_test.json'}")
     return 0

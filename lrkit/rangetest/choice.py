@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .reading import USES
 from .result import RangeTest, Suggestion
-from .rules import USES
 from .sweep import lr_find
 
 __all__ = ["Choice", "choose_lr", "lr_from_range_test"]

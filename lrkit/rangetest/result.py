@@ -14,20 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from ..utils import atomic_write_text, check_choice, check_int, dumps, loads, read_json
-from .rules import (
+from ..utils import atomic_write_text, check_choice, check_float, check_int, dumps, loads, read_json
+from .reading import (
     CLR_RATIO,
     DEFAULT_USE,
-    NAMED,
-    ROBUST_BASE,
-    SUGGESTION_METHODS,
     USE_RULES,
     USES,
-    apply_rule,
-    bootstrap_rule,
-    ema_smooth,
-    parse_rule,
+    SweepReading,
+    bootstrap_log10,
+    log10_lr_for_use,
+    read_sweep,
+    status_of,
 )
+from .rules import NAMED, ROBUST_BASE, SUGGESTION_METHODS, apply_rule, bootstrap_rule, ema_smooth, parse_rule
 
 __all__ = ["RangeTest", "Suggestion"]
 
@@ -36,7 +35,15 @@ __all__ = ["RangeTest", "Suggestion"]
 class Suggestion:
     """A suggested LR. ``low``/``high`` bound an uncertainty interval (equal to ``lr`` for the point
     rules); ``index`` is the sweep point it was read from (None if it is not one point); ``rule`` the
-    rule spec it applied; ``base_lr`` the lower CLR bound of a ``for_="clr"`` suggestion."""
+    rule it applied; ``base_lr`` the lower CLR bound of a ``for_="clr"`` suggestion.
+
+    A suggestion for a use (``for_=``) also says how far to trust it: ``status`` is ``"ok"`` (a clear
+    descent and blow-up, a narrow interval), ``"wide"`` (the interval spans more than a decade: the curve
+    does not pin the LR down), ``"censored"`` (the sweep never blew up: the descent may end later),
+    ``"weak"`` (no descent before the blow-up: a cautious LR below it) or ``"no_signal"`` (neither: a
+    cautious LR below the largest one tried); ``reason`` says why in a sentence, ``regime`` is the
+    curve's regime (:func:`lrkit.rangetest.reading.read_sweep`). The point rules say ``"ok"``.
+    """
 
     lr: float
     low: float
@@ -45,6 +52,14 @@ class Suggestion:
     index: int | None = None
     rule: str | None = None
     base_lr: float | None = None
+    status: str = "ok"
+    reason: str = ""
+    regime: str | None = None
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the curve pins the LR down: status ``"ok"``."""
+        return self.status == "ok"
 
     def __float__(self) -> float:
         return float(self.lr)
@@ -129,33 +144,30 @@ class RangeTest:
         """Suggest an LR from the reference group's sweep (``sweep_lr``).
 
         With no ``method``, the suggestion is for a use — ``for_`` in :data:`USES`, default
-        :data:`DEFAULT_USE` (a constant LR): the use's rule (:data:`USE_RULES`) bootstrapped as
-        ``'robust'`` is, with an interval. ``for_="one_cycle"`` gives the peak of a one-cycle (or
-        warmup + cosine) schedule; ``for_="clr"`` gives CLR's ``max_lr`` with ``base_lr = max_lr /``
-        :data:`CLR_RATIO` in ``Suggestion.base_lr``.
+        :data:`DEFAULT_USE` (a constant LR); ``for_="one_cycle"`` gives the peak of a one-cycle (or warmup +
+        cosine) schedule, ``for_="clr"`` CLR's ``max_lr`` with ``base_lr = max_lr /`` :data:`CLR_RATIO`. It
+        reads the raw loss through :mod:`lrkit.rangetest.reading`: zero-phase smoothing measured in decades,
+        the curve's regime (a descent, a censored descent, flat until it blows up, no signal), an anchor
+        (the end of the descent, or the blow-up) and the use's offset from it. Its interval comes from
+        ``n_boot`` block-wild-bootstrap replicates of the whole reading (central ``ci``), and its
+        ``status``/``reason`` say how far to trust it (:class:`Suggestion`). The reading uses every point
+        (``skip_start``: 0 unless given), since it measures its windows in decades, not points.
 
-        Every rule reads the smoothed loss on points ``skip_start … len - skip_end`` (default
-        ``skip_start``: the first 10 % of the points, ``len // 10`` — the early, flat and still
-        EMA-dominated part of the curve; fastai skips the same share), **cut at its minimum**: no point
-        rule reads a point past the smoothed minimum (nor, therefore, past where the loss diverged).
+        A ``method`` names one of the classic point rules, read on the causal EMA (``smoothed``) of points
+        ``skip_start … len - skip_end`` (default ``skip_start``: the first 10 %), **cut at its minimum**:
 
-        - ``'steepest'``: the LR where d(smoothed loss)/d(log10 lr) is most negative — the gradient
-          is taken against log10 of the LR (``numpy.gradient`` on the actual, possibly uneven grid),
-          not against the point index.
-        - ``'valley'``: fastai's rule — the longest valley is the longest strictly decreasing
-          subsequence of the smoothed loss; the suggestion is the point half way (by index, i.e. the
-          geometric middle of an exponential sweep) between its first and last point.
+        - ``'steepest'``: the LR where d(smoothed loss)/d(log10 lr) is most negative (against log10 of
+          the LR, on the actual grid, not against the point index).
+        - ``'valley'``: the longest strictly decreasing subsequence of the smoothed loss; the point half
+          way (by index) between its first and last point.
         - ``'minimum'``: the LR of the lowest smoothed loss divided by 10 (the spec ``"min/10"``).
         - any spec ``"<rule>/<k>"`` or ``"<rule>*<k>"`` with a rule of :data:`RULES`: that point's LR
           ÷ or × ``k`` (clamped to the window).
-        - ``'robust'``: lrkit's rule with an uncertainty interval: a rule (``base``, default
-          :data:`ROBUST_BASE`) applied to ``n_boot`` resampled curves (a block wild bootstrap,
-          :func:`~lrkit.rangetest.rules.bootstrap_rule`). ``lr`` is the median of the replicates' LRs (in
-          log space), ``low``/``high`` their central ``ci`` interval. Deterministic for a fixed ``seed``.
+        - ``'robust'``: a rule (``base``, default :data:`ROBUST_BASE`) applied to ``n_boot`` resampled
+          curves (:func:`~lrkit.rangetest.rules.bootstrap_rule`): the median LR and a central ``ci`` interval.
 
-        Why these rules: see :data:`USE_RULES`; ``benchmarks/bench_suggestion_quality.py`` scores every
-        candidate on tuning tasks and the shipped rules on evaluation tasks they were not chosen on,
-        beside torch-lr-finder, fastai and Lightning (BENCHMARKS.md §3).
+        Why the per-use reading and its constants: BENCHMARKS.md §3 (a benchmark of tasks split by family
+        into tuning and evaluation halves, beside fastai, torch-lr-finder and Lightning).
 
         Example:
             >>> import numpy as np
@@ -165,28 +177,58 @@ class RangeTest:
             >>> s = rt.suggest("minimum")                 # the lowest smoothed loss ÷ 10
             >>> s.rule, round(float(s.lr / lrs[s.index]), 3)
             ('min/10', 0.1)
-            >>> one_cycle = rt.suggest(for_="one_cycle")   # min/3, bootstrapped: an interval
-            >>> one_cycle.low <= one_cycle.lr <= one_cycle.high
-            True
+            >>> peak = rt.suggest(for_="one_cycle")        # read for a one-cycle peak, with an interval
+            >>> peak.low <= peak.lr <= peak.high, peak.status, peak.regime
+            (True, 'ok', 'descent')
         """
         if method is not None and for_ is not None:
             raise ValueError(f"give method or for_, not both (method={method!r}, for_={for_!r})")
         if base is not None and method != "robust":
             raise ValueError(f"base only applies to method='robust', not {method!r}")
-        lo, hi = self._window(skip_start, skip_end)
         if method is None:
             use = check_choice("for_", DEFAULT_USE if for_ is None else for_, USES)
-            sug = self._robust(lo, hi, USE_RULES[use], n_boot=n_boot, ci=ci, seed=seed)
-            sug.method = use
-            if use == "clr":
-                sug.base_lr = sug.lr / CLR_RATIO
-            return sug
+            return self._for_use(use, 0 if skip_start is None else skip_start, skip_end, n_boot=n_boot, ci=ci,
+                                 seed=seed)
+        lo, hi = self._window(skip_start, skip_end)
         if method == "robust":
             spec = base or ROBUST_BASE
             parse_rule(spec, "base")
             return self._robust(lo, hi, spec, n_boot=n_boot, ci=ci, seed=seed)
         i, lr = apply_rule(method, self.sweep_lr[lo:hi], self.smoothed[lo:hi])
         return Suggestion(lr=lr, low=lr, high=lr, method=method, index=lo + i, rule=NAMED.get(method, method))
+
+    def reading(self, skip_start: int = 0, skip_end: int = 0) -> SweepReading:
+        """What :func:`lrkit.rangetest.reading.read_sweep` finds in the raw loss curve (regime, blow-up,
+        end of the descent …), on points ``skip_start … len - skip_end``."""
+        lo, hi = self._raw_window(skip_start, skip_end)
+        return read_sweep(self.sweep_lr[lo:hi], self.loss[lo:hi])
+
+    def _raw_window(self, skip_start: int, skip_end: int) -> tuple[int, int]:
+        skip_start = check_int("skip_start", skip_start, min=0)
+        skip_end = check_int("skip_end", skip_end, min=0)
+        lo, hi = skip_start, max(skip_start, len(self) - skip_end)
+        if hi - lo < 5:
+            raise ValueError(f"skip_start={skip_start} and skip_end={skip_end} leave {hi - lo} of the {len(self)} "
+                             "points; reading the curve needs at least 5")
+        return lo, hi
+
+    def _for_use(self, use: str, skip_start: int, skip_end: int, *, n_boot: int, ci: float, seed: int) -> Suggestion:
+        n_boot = check_int("n_boot", n_boot, min=1)
+        ci = check_float("ci", ci, min=0, max=1, min_open=True, max_open=True)
+        seed = check_int("seed", seed, min=0)
+        lo, hi = self._raw_window(skip_start, skip_end)
+        lrs, losses = self.sweep_lr[lo:hi], self.loss[lo:hi]
+        r = read_sweep(lrs, losses)
+        x = log10_lr_for_use(r, use)
+        reps = bootstrap_log10(lrs, losses, use, n_boot=n_boot, seed=seed)
+        q = (1 - ci) / 2
+        low, high = (float(v) for v in np.quantile(reps, [q, 1 - q]))
+        low, high = min(low, x), max(high, x)
+        status, reason = status_of(r, 10 ** low, 10 ** high)
+        lr = float(10 ** x)
+        return Suggestion(lr=lr, low=float(10 ** low), high=float(10 ** high), method=use, rule=USE_RULES[use],
+                          base_lr=lr / CLR_RATIO if use == "clr" else None, status=status, reason=reason,
+                          regime=r.regime)
 
     def _robust(self, lo: int, hi: int, spec: str, *, n_boot: int, ci: float, seed: int) -> Suggestion:
         lr, low, high = bootstrap_rule(self.sweep_lr, self.loss, self.smoothing, (lo, hi), spec, n_boot=n_boot, ci=ci,
@@ -203,15 +245,16 @@ class RangeTest:
 
     # ------------------------------------------------------------------------------- plot / json
     def plot(self, ax=None, suggestions: bool | Sequence[str] = True, skip_start: int | None = None,
-             skip_end: int = 0, raw: bool = True):
-        """Loss against LR (log x): raw points, smoothed curve, the suggestions marked.
+             skip_end: int = 0, raw: bool = True, used: Any = None):
+        """Loss against LR (log x): raw points, the EMA and the zero-phase curve lrkit reads, the LR for each
+        use marked; ``used`` (a :class:`Suggestion` or a use) the LR a run took, with its interval.
 
         Returns the matplotlib Figure. See :func:`lrkit.plot.plot_range_test`.
         """
         from ..plot import plot_range_test
 
         return plot_range_test(self, ax=ax, suggestions=suggestions, skip_start=skip_start,
-                               skip_end=skip_end, raw=raw)
+                               skip_end=skip_end, raw=raw, used=used)
 
     def to_dict(self) -> dict[str, Any]:
         return {

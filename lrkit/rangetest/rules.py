@@ -7,8 +7,10 @@
   ``"min/10"`` (the classic "minimum ÷ 10", named ``'minimum'``), ``"valley*3"``; :func:`apply_rule`
   applies one.
 - :func:`bootstrap_rule` — lrkit's ``'robust'`` suggestion: a rule over resampled curves, with an interval.
-- :data:`USE_RULES` — the rule for each use of a suggestion: a constant LR, a one-cycle (or
-  warmup + cosine) peak, CLR bounds; ``rt.suggest(for_="one_cycle")``.
+
+The LR for a *use* (a constant LR, a one-cycle peak, CLR bounds: ``rt.suggest(for_=…)``) is read
+differently, in decades and zero-phase: :mod:`lrkit.rangetest.reading`. These classic rules remain for
+comparison and teaching.
 
 :class:`~lrkit.rangetest.result.RangeTest` holds a sweep and dispatches to these rules.
 
@@ -32,9 +34,8 @@ import numpy as np
 
 from ..utils import check_float, check_int, did_you_mean
 
-__all__ = ["CLR_RATIO", "DEFAULT_USE", "NAMED", "POINT_METHODS", "ROBUST_BASE", "RULES", "SUGGESTION_METHODS", "USES",
-           "USE_RULES", "apply_rule", "bootstrap_rule", "centered_mean", "ema_smooth", "minimum", "parse_rule",
-           "steepest", "valley"]
+__all__ = ["NAMED", "POINT_METHODS", "ROBUST_BASE", "RULES", "SUGGESTION_METHODS", "apply_rule", "bootstrap_rule",
+           "centered_mean", "ema_smooth", "minimum", "parse_rule", "steepest", "valley"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -110,22 +111,6 @@ POINT_METHODS = tuple(NAMED)
 SUGGESTION_METHODS = (*POINT_METHODS, "robust")
 #: the rule that ``suggest("robust")`` bootstraps
 ROBUST_BASE = "minimum"
-
-#: what a suggestion can be for: a constant LR, the peak of one-cycle (or of warmup + cosine), and
-#: the upper bound of a cyclical LR (its lower bound is ``max_lr / CLR_RATIO``)
-USES = ("constant", "one_cycle", "clr")
-#: the rule each use reads, bootstrapped (``'robust'``). The candidates are every rule of RULES × 1/10,
-#: 1/3, 1, 3, 10, scored by mean regret on the 6 tuning tasks × 3 seeds of
-#: ``benchmarks/bench_suggestion_quality.py`` (full scale); the lowest wins. They chose ``min/10`` for a
-#: constant LR (regret 1.45 pp), ``min/3`` for the one-cycle peak (0.44 pp) and ``steepest`` for CLR's
-#: max_lr (1.20 pp, against 3.30 for min/3). On the 9 held-out evaluation tasks none of the three is the
-#: lowest of the finders (a fastai rule is, within the intervals); BENCHMARKS.md §3 has both tables and why.
-USE_RULES: dict[str, str] = {"constant": "min/10", "one_cycle": "min/3", "clr": "steepest"}
-#: Smith 2017's ratio of the CLR bounds (0.006 / 0.001)
-CLR_RATIO = 6.0
-#: the use :meth:`RangeTest.suggest` answers when asked nothing else (library, CLI, docs, notebooks)
-DEFAULT_USE = "constant"
-
 
 def parse_rule(spec: str, name: str = "method") -> tuple[str, float]:
     """``"min/10"`` → ``("min", 0.1)``, ``"valley*3"`` → ``("valley", 3.0)``, a named method

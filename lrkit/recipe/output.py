@@ -14,14 +14,16 @@ from ..utils import atomic_write_text, dumps, versions
 __all__ = ["fmt_time", "recipe_figure", "recipe_summary", "write_recipe_run", "write_run"]
 
 
-def write_run(folder: str | Path, *, range_test: Any, history: Any, summary: dict[str, Any], figure: Any) -> Path:
-    """Write a run folder: the range test's figure and JSON, ``figure`` (the training) as ``training.png``,
-    the History, and ``summary`` as ``summary.json``. Returns the folder."""
+def write_run(folder: str | Path, *, range_test: Any, history: Any, summary: dict[str, Any], figure: Any,
+              used: Any = None) -> Path:
+    """Write a run folder: the range test's figure (``used``: the suggestion the run trained at, marked with
+    its interval) and JSON, ``figure`` (the training) as ``training.png``, the History, and ``summary`` as
+    ``summary.json``. Returns the folder."""
     import matplotlib.pyplot as plt
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    range_test.plot().savefig(folder / "range_test.png", dpi=110, bbox_inches="tight")
+    range_test.plot(used=used).savefig(folder / "range_test.png", dpi=110, bbox_inches="tight")
     figure.savefig(folder / "training.png", dpi=110, bbox_inches="tight")
     plt.close(figure)
     history.save(folder / "history.json")
@@ -68,7 +70,8 @@ def recipe_summary(res: Any) -> dict[str, Any]:
 def write_recipe_run(res: Any, folder: str | Path) -> dict[str, Any]:
     """The run folder of a recipe run (:func:`write_run`); returns its summary."""
     summary = recipe_summary(res)
-    write_run(folder, range_test=res.range_test, history=res.history, summary=summary, figure=recipe_figure(res))
+    write_run(folder, range_test=res.range_test, history=res.history, summary=summary, figure=recipe_figure(res),
+              used=res.peak_suggestion)
     return summary
 
 

@@ -25,7 +25,7 @@ from torch import nn
 from ..data import cifar10_loaders
 from ..models import AirNet
 from ..rangetest import Choice, RangeTest, lr_from_range_test
-from ..rangetest.rules import CLR_RATIO
+from ..rangetest.reading import CLR_RATIO
 from ..training import History, ScheduledLR, fit
 from ..training.optim import OPTIMIZERS
 from ..training.runtime import Runtime, amp_dtype_for
@@ -54,6 +54,7 @@ class RecipeResult:
     flops: dict[str, float]
     model: nn.Module = field(repr=False)
     info: dict[str, Any] = field(default_factory=dict)
+    peak_suggestion: Any = None       # the range test's Suggestion the peak came from (None: none)
 
 
 def _param_groups(model: nn.Module) -> tuple[list, list]:
@@ -127,6 +128,7 @@ class _Peak:
     source: str
     range_test: RangeTest | None
     seconds: float
+    suggestion: Any = None
 
 
 @dataclass
@@ -202,7 +204,7 @@ def _find_peak(method: Method, s: _Setup, progress: bool) -> _Peak:
         if base is not None:
             base *= min(max(peak, lo), hi) / peak
         peak = min(max(peak, lo), hi)
-    return _Peak(peak, base, source, rt, time.perf_counter() - t0)
+    return _Peak(peak, base, source, rt, time.perf_counter() - t0, choice.suggestion)
 
 
 def _peak_from(choice: Choice, rt: RangeTest, method: Method, cfg: dict[str, Any]) -> tuple[float, float | None, str]:
@@ -214,7 +216,7 @@ def _peak_from(choice: Choice, rt: RangeTest, method: Method, cfg: dict[str, Any
         return peak, base, f"fallback (range test gave no suggestion: {choice.why_not})"
     sug = choice.suggestion
     ratio = rt.config["ratios"][0] * cfg["peak_scale"] * method.lr_scale
-    source = f"range test ({sug.rule})" + (f" × {method.lr_scale:g}" if method.lr_scale != 1.0 else "")
+    source = f"range test ({sug.method})" + (f" × {method.lr_scale:g}" if method.lr_scale != 1.0 else "")
     return sug.lr * ratio, sug.base_lr * ratio if sug.base_lr is not None else None, source
 
 
@@ -304,7 +306,7 @@ def _account(target: int, method: Method, data: Any, s: _Setup, peak: _Peak, t: 
             "averaging_updates": t.average.updates if t.average is not None else 0, "data_source": data.source,
             "method": method.to_dict(), "base_lr": peak.base}
     return RecipeResult(target, s.cfg, float(peak.lr), peak.source, peak.range_test, t.history, t.curve.points,
-                        final.test, final.val, ttt, seconds, flops, t.evaluated, info)
+                        final.test, final.val, ttt, seconds, flops, t.evaluated, info, peak.suggestion)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -64,9 +64,18 @@ def warm_up(model, opt, data, steps=3):
         opt.step()
 
 
+def same_layout(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same strides, hence the same memory format (contiguous / channels_last for 4-D tensors)."""
+    if a.stride() != b.stride():
+        return False
+    return a.dim() != 4 or all(a.is_contiguous(memory_format=f) == b.is_contiguous(memory_format=f)
+                               for f in (torch.contiguous_format, torch.channels_last))
+
+
 def tensors_equal(a, b):
     if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+        return (isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and same_layout(a, b)
+                and torch.equal(a, b))
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(tensors_equal(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
@@ -146,6 +155,54 @@ def test_state_restored_bit_for_bit(kind, scenario):
     assert_same(before, snapshot(model, opt))
     # the optimizer still trains normally afterwards
     warm_up(model, opt, data, steps=1)
+
+
+def conv_model(classes=3):
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.1),
+                         nn.Conv2d(8, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, classes))
+
+
+def image_data(n_batches=8, bs=8, classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n_batches):
+        x = torch.randn(bs, 3, 8, 8, generator=g)
+        out.append((x, (x.mean((2, 3)) @ torch.randn(3, classes, generator=g)).argmax(1)))
+    return out
+
+
+@pytest.mark.parametrize("amp", [False, True], ids=["fp32", "cpu-autocast"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["sweep-contiguous", "sweep-channels_last"])
+@pytest.mark.parametrize("start", ["contiguous", "channels_last"], ids=["model-contiguous", "model-channels_last"])
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_state_restored_with_its_memory_format(kind, start, channels_last, amp):
+    """``fit`` moves the model to channels_last (``channels_last=True``) and trains under CPU autocast
+    (``amp=True``); afterwards every parameter, buffer, gradient and optimizer-state tensor has its values
+    *and* its strides back — a conv weight the sweep left in channels_last would change later training."""
+    data = image_data()
+    model = conv_model()
+    if start == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+    opt = make_optimizer(model, kind)
+    warm_up(model, opt, data)
+    before = snapshot(model, opt)
+    conv = model[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) == (start == "channels_last")
+    for test in ("lr_find", "accuracy"):
+        if test == "lr_find":
+            lr_find(model, data, opt, start_lr=1e-4, end_lr=1.0, num_iter=8, diverge_th=None,
+                    channels_last=channels_last, amp=amp, progress=False)
+        else:
+            accuracy_range_test(model, data, data[:2], opt, start_lr=0.0, end_lr=0.5, iterations=6, eval_every=3,
+                                channels_last=channels_last, amp=amp, progress=False)
+        assert_same(before, snapshot(model, opt))
+        assert model[0].weight is conv
+    # the optimizer's state tensors keep their layout too
+    for p, st in opt.state.items():
+        for k, v in st.items():
+            if isinstance(v, torch.Tensor) and v.dim() == 4:
+                assert same_layout(v, p), k
 
 
 def test_attached_scheduler_warns_and_is_untouched():
@@ -453,10 +510,32 @@ def test_plot_returns_figure(real_sweep):
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert all(any(lbl.startswith(m) for lbl in labels) for m in SUGGESTION_METHODS)
+    uses = real_sweep.for_uses()
+    for use, s in uses.items():  # the LR for each use is marked, with its value
+        assert any(lbl.startswith(f"{use}: {s.lr:.2g}") for lbl in labels), (use, labels)
+    assert any(lbl.startswith("zero-phase") for lbl in labels) and any(lbl.startswith("EMA") for lbl in labels)
+    classic = [t.get_text() for t in real_sweep.plot(suggestions=SUGGESTION_METHODS).axes[0].get_legend().get_texts()]
+    assert all(any(lbl.startswith(m) for lbl in classic) for m in SUGGESTION_METHODS)
     assert isinstance(real_sweep.plot(suggestions=False, skip_end=5), Figure)
     import matplotlib.pyplot as plt
 
+    plt.close("all")
+
+
+def test_the_plot_marks_the_lr_used_and_says_when_the_curve_does_not_pin_it_down():
+    import matplotlib.pyplot as plt
+
+    lrs = np.geomspace(1e-6, 10, 100)
+    flat = RangeTest(sweep_lr=lrs, loss=2.3 + 0.002 * np.sin(np.arange(100)) + np.where(lrs > 1, 10 * lrs, 0))
+    used = flat.suggest(for_="one_cycle")
+    assert used.status == "weak" and not used.pinned
+    ax = flat.plot(used=used).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(lbl.startswith(f"used (one_cycle): {used.lr:.3g}") for lbl in labels)
+    assert any("does not pin the LR down" in t.get_text() for t in ax.texts)
+    clear = RangeTest(sweep_lr=lrs, loss=2.3 - np.exp(-((np.log10(lrs) + 2) ** 2)) + np.where(lrs > 1, lrs, 0))
+    assert clear.suggest().pinned
+    assert not any("does not pin" in t.get_text() for t in clear.plot(used="constant").axes[0].texts)
     plt.close("all")
 
 

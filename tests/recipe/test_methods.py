@@ -101,7 +101,7 @@ def test_lr_scale_multiplies_the_range_tests_suggestion():
     over = {**TINY, "epochs": 1, "peak_bounds": (1e-9, 1e9)}  # no clamp
     r1 = train_recipe(85, data, seed=0, threads=1, val_per_class=5, overrides=over, method=plain)
     r3 = train_recipe(85, data, seed=0, threads=1, val_per_class=5, overrides=over, method=scaled)
-    assert r1.peak_source == "range test (min/10)" and r3.peak_source == "range test (min/10) × 3"
+    assert r1.peak_source == "range test (constant)" and r3.peak_source == "range test (constant) × 3"
     assert r3.range_test.suggest().lr == r1.range_test.suggest().lr  # the same test, seed for seed
     assert r3.peak_lr == pytest.approx(3.0 * r1.peak_lr, rel=1e-12)
 

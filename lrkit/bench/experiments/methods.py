@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ...rangetest.rules import CLR_RATIO, USE_RULES
+from ...rangetest.reading import CLR_RATIO, USE_RULES
 from ...recipe import RECIPES, train_recipe
 from ...recipe.methods import METHODS, Method, build_schedule, get_method, grid_method
 from ...schedules import Constant
