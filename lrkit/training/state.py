@@ -17,7 +17,7 @@ from torch import nn
 
 from ..utils import get_rng_state, set_rng_state
 
-__all__ = ["preserve_training_state", "scheduler_attached"]
+__all__ = ["preserve_training_state", "put_back", "scheduler_attached"]
 
 _HOOK_ATTRS = ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks")
 _PATCHED_ATTRS = ("step", "_opt_called")  # what torch's LRScheduler sets on the optimizer instance
@@ -33,15 +33,28 @@ def scheduler_attached(optimizer: torch.optim.Optimizer) -> bool:
         "initial_lr" in g for g in optimizer.param_groups)
 
 
+def put_back(t: torch.Tensor, value: torch.Tensor) -> None:
+    """Give ``t`` (the same tensor object) the values *and the layout* of ``value``.
+
+    ``copy_`` alone keeps ``t``'s current strides: a model that ``fit`` moved to ``channels_last``
+    (``model.to(memory_format=…)`` swaps each parameter's ``.data``) would keep that memory format, and
+    later training and checkpoints with it. So when the strides differ, ``t`` gets a copy of ``value``
+    as its data."""
+    if t.stride() == value.stride():
+        t.copy_(value)
+    else:
+        t.data = value.clone()
+
+
 class preserve_training_state:
     """Context manager: on exit, put model, optimizer, scaler and RNGs back exactly as on entry.
 
     Restored bit for bit (whether the block finishes, raises or is interrupted): every parameter
-    and buffer (same tensor objects, values copied back; parameters/buffers added or removed in the
-    block are undone), every ``.grad``, every module's ``training`` flag, the optimizer's
-    ``state_dict`` (momentum buffers, Adam moments and steps, all param-group hyper-parameters;
-    keys added to groups — e.g. ``initial_lr`` — disappear), its step hooks and the instance
-    attributes a torch LR scheduler patches in (``step``, ``_opt_called``), the scaler's
+    and buffer (same tensor objects, values and memory format put back by :func:`put_back`;
+    parameters/buffers added or removed in the block are undone), every ``.grad``, every module's
+    ``training`` flag, the optimizer's ``state_dict`` (momentum buffers, Adam moments and steps, all
+    param-group hyper-parameters; keys added to groups — e.g. ``initial_lr`` — disappear), its step
+    hooks and the instance attributes a torch LR scheduler patches in (``step``, ``_opt_called``), the scaler's
     attributes, and the python / numpy / torch / CUDA RNG states.
 
     With ``suspend_hooks=True`` the optimizer's own step pre/post hooks are removed inside the block
@@ -85,7 +98,7 @@ class preserve_training_state:
                 m._buffers.clear()
                 m._buffers.update(buffers)
             for t, value, grad in self._values.values():
-                t.copy_(value)
+                put_back(t, value)
                 t.grad = grad.clone() if grad is not None else None
         for m, mode in self._modes:
             m.training = mode

@@ -125,9 +125,28 @@ def test_callbacks_see_the_losses_unless_none_needs_them(synthetic):
     assert len(runs["lazy"].train_loss) == 6
 
 
+def _input_dropout(model, p=0.2):
+    """Dropout on the input as a forward pre-hook (parameter names unchanged): every training step draws
+    from the global torch RNG, so a resume that does not restore the RNG gives other masks."""
+    model.register_forward_pre_hook(lambda m, args: (nn.functional.dropout(args[0], p, m.training), *args[1:]))
+    return model
+
+
+class StepCounter:
+    """Counts ``optimizer.step()`` calls in this process (a step post-hook)."""
+
+    def __init__(self, opt):
+        self.n = 0
+        opt.register_step_post_hook(lambda *a: setattr(self, "n", self.n + 1))
+
+
 def test_resume_gives_the_same_history(synthetic, tmp_path):
+    """Killed after iteration 13, resumed from the checkpoint at 10: the History of an uninterrupted run,
+    with exactly 10 steps taken after the resume (a restart from 0 takes 20) and the dropout masks of the
+    uninterrupted run (only if the checkpoint's RNG states are restored)."""
     sched = S.triangular2(0.001, 0.006, 4)
     L, m, opt = _setup(synthetic)
+    _input_dropout(m)
     full = T.fit(m, opt, L.train, iterations=20, schedule=sched, eval_data=L.test, eval_every=5,
                  progress=False)
 
@@ -139,17 +158,20 @@ def test_resume_gives_the_same_history(synthetic, tmp_path):
             raise Boom
 
     L, m, opt = _setup(synthetic)
+    _input_dropout(m)
     ck = tmp_path / "run.ckpt"
     with pytest.raises(Boom):
         T.fit(m, opt, L.train, iterations=20, schedule=sched, eval_data=L.test, eval_every=5,
               checkpoint=ck, checkpoint_every=5, callbacks=[kill_at_13], progress=False)
     assert ck.exists()
     # a fresh process would build everything anew, with other RNG states
-    torch.manual_seed(123)
     L, m, opt = _setup(synthetic, seed=0)
-    torch.randn(100)
+    _input_dropout(m)
+    torch.manual_seed(123)  # the dropout masks drawn from here on differ unless the checkpoint's RNG is restored
+    steps = StepCounter(opt)
     resumed = T.fit(m, opt, L.train, iterations=20, schedule=sched, eval_data=L.test, eval_every=5,
                     checkpoint=ck, checkpoint_every=5, resume=True, progress=False)
+    assert steps.n == 10  # iterations 10 … 19: the checkpoint's 10 are not trained again
     assert resumed.iteration == full.iteration
     assert resumed.lr == full.lr
     assert resumed.train_loss == full.train_loss
