@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from resumable import dropout_trainer, steps_taken
 
 from lrkit import cli
 from lrkit.bench import EXPERIMENTS, BenchError, get_experiment, report, run_experiment
@@ -90,9 +91,14 @@ def _tiny_spec(**kw) -> RunSpec:
 
 
 def test_run_one_resumes_after_a_kill_with_nothing_lost(tmp_path, synthetic, monkeypatch):
+    """Killed at its third evaluation (iteration 12, after the checkpoint at 8), the run resumes: the result of
+    an uninterrupted run, with 4 steps trained after the resume (a restart from 0 trains 12) and the dropout
+    masks of the uninterrupted run (only if the checkpoint's RNG states are restored: ``start_run`` seeds the
+    RNG as at iteration 0)."""
     spec = _tiny_spec()
-    clean = run_one(spec, 0, experiment="t", scale="smoke", out=tmp_path / "a", data=synthetic,
-                    checkpoint_every=4, progress=False)
+    kw = dict(experiment="t", scale="smoke", data=synthetic, checkpoint_every=4, progress=False,
+              trainer=dropout_trainer)
+    clean = run_one(spec, 0, out=tmp_path / "a", **kw)
     # kill the run at its third evaluation (after the checkpoint at iteration 8)
     import lrkit.training.loop as T
 
@@ -107,17 +113,17 @@ def test_run_one_resumes_after_a_kill_with_nothing_lost(tmp_path, synthetic, mon
 
     monkeypatch.setattr(T, "evaluate", dying_eval)
     with pytest.raises(KeyboardInterrupt):
-        run_one(spec, 0, experiment="t", scale="smoke", out=tmp_path / "b", data=synthetic,
-                checkpoint_every=4, progress=False)
+        run_one(spec, 0, out=tmp_path / "b", **kw)
+    folder = tmp_path / "b" / "t" / "smoke"
     assert not result_path(tmp_path / "b", "t", "smoke", "tiny", 0).exists()  # nothing half-written
-    ckpts = list((tmp_path / "b" / "t" / "smoke" / ".ckpt").glob("*.pt"))
+    ckpts = list((folder / ".ckpt").glob("*.pt"))
     assert len(ckpts) == 1
     monkeypatch.setattr(T, "evaluate", real_eval)
-    resumed = run_one(spec, 0, experiment="t", scale="smoke", out=tmp_path / "b", data=synthetic,
-                      checkpoint_every=4, progress=False)
+    resumed = run_one(spec, 0, out=tmp_path / "b", **kw)
+    assert [n for *_, n in steps_taken(folder)] == [12, 4]  # killed after 12 steps; resumed: 8 … 11
     for key in ("iteration", "lr", "train_loss", "evals"):
         assert resumed["history"][key] == clean["history"][key]
-    assert not list((tmp_path / "b" / "t" / "smoke" / ".ckpt").glob("*.pt"))  # cleaned up when done
+    assert not list((folder / ".ckpt").glob("*.pt"))  # cleaned up when done
 
 
 def test_results_of_another_config_are_never_overwritten(tmp_path, synthetic):

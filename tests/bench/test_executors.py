@@ -4,14 +4,17 @@ synthetic data) keeps each test to seconds; at most 2 workers with 1 thread each
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from resumable import dropout_trainer, steps_taken
 
 from lrkit import cli
 from lrkit.bench import BenchError, run_experiment
@@ -112,10 +115,17 @@ def test_ray_executor_gives_the_serial_results_and_resumes(tmp_path, capsys, ser
     assert not ray.is_initialized()  # the local instance it started is stopped
 
 
-def test_a_worker_resumes_a_killed_serial_run_from_its_checkpoint(tmp_path, serial_reference, monkeypatch):
-    """Kill a serial run mid-way (a checkpoint stays), finish it with worker processes: same results, the
-    checkpoint consumed (a worker looking elsewhere would leave it behind)."""
-    reference, _, ref_out = serial_reference
+def test_a_worker_resumes_a_killed_serial_run_from_its_checkpoint(tmp_path, monkeypatch):
+    """Kill a serial run mid-way (a checkpoint stays), finish it with worker processes: the results of an
+    uninterrupted serial run, the checkpoint consumed (a worker looking elsewhere would leave it behind), only
+    the 2 iterations after the checkpoint trained by the worker (a restart from 0 trains 6), and the dropout
+    masks of the uninterrupted run (a fresh worker is at the RNG state of iteration 0 unless the checkpoint's
+    RNG states are restored)."""
+    monkeypatch.setitem(E.EXPERIMENTS, NAME, dataclasses.replace(TINY, trainer=dropout_trainer))
+    ref_out = tmp_path / "reference"
+    run_experiment(NAME, "smoke", out=ref_out, data_dir=SOURCE, progress=False, threads=1)
+    reference = {n: _comparable(json.loads(p.read_text())) for n, p in _files(ref_out).items()}
+    out = tmp_path / "out"
     import lrkit.training.loop as T
 
     real_eval, calls = T.evaluate, {"n": 0}
@@ -128,18 +138,22 @@ def test_a_worker_resumes_a_killed_serial_run_from_its_checkpoint(tmp_path, seri
 
     monkeypatch.setattr(T, "evaluate", dying_eval)
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(NAME, "smoke", out=tmp_path, data_dir=SOURCE, progress=False, checkpoint_every=2, threads=1)
+        run_experiment(NAME, "smoke", out=out, data_dir=SOURCE, progress=False, checkpoint_every=2, threads=1)
     monkeypatch.setattr(T, "evaluate", real_eval)
-    ckpts = list((tmp_path / NAME / "smoke" / ".ckpt").glob("*.pt"))
-    assert [p.name.split("-")[:2] for p in ckpts] == [["clr", "seed0"]] and not _files(tmp_path)
+    folder = out / NAME / "smoke"
+    ckpts = list((folder / ".ckpt").glob("*.pt"))
+    assert [p.name.split("-")[:2] for p in ckpts] == [["clr", "seed0"]] and not _files(out)
     # one unit finished already (copied from the reference): read here, not dispatched, not rewritten
-    done = result_path(tmp_path, NAME, "smoke", "onecycle", 1)
+    done = result_path(out, NAME, "smoke", "onecycle", 1)
     shutil.copy(result_path(ref_out, NAME, "smoke", "onecycle", 1), done)
     stamp = done.stat().st_mtime_ns
-    _run("local", tmp_path, checkpoint_every=2)
-    assert not list((tmp_path / NAME / "smoke" / ".ckpt").glob("*.pt"))
+    _run("local", out, checkpoint_every=2)
+    assert not list((folder / ".ckpt").glob("*.pt"))
     assert done.stat().st_mtime_ns == stamp
-    for name, path in _files(tmp_path).items():
+    here = os.getpid()
+    by_workers = {(name, seed): n for name, seed, pid, n in steps_taken(folder) if pid != here}
+    assert by_workers == {("clr", 0): 2, ("clr", 1): 6, ("onecycle", 0): 6}
+    for name, path in _files(out).items():
         assert _comparable(json.loads(path.read_text())) == reference[name], name
 
 

@@ -2,10 +2,16 @@
 
 One ``torch.multiprocessing.spawn`` of 2 ranks (``file://`` rendezvous in tmp_path, 1 torch thread each)
 runs every scenario once (module-scoped fixture); the parent runs the very same scenario functions
-without a process group as the reference. The model has no BatchNorm and no dropout on purpose: BN
-statistics are computed per rank (on the rank's half batch) unless the model uses SyncBatchNorm, and
+without a process group as the reference. The parity model has no BatchNorm and no dropout on purpose:
+BN statistics are computed per rank (on the rank's half batch) unless the model uses SyncBatchNorm, and
 dropout masks come from each rank's own RNG stream, so with either a 2-rank run legitimately differs
 from one process. What remains is floating-point summation order, hence the tolerances below.
+
+Parity alone cannot see whether training is sharded (every rank on the whole global batch gives the same
+numbers with such a model), so the shards are observed directly: a forward pre-hook records the batch
+size of every training forward (B/W on each rank), and a BatchNorm model — whose numbers depend on the
+shard — is checked against a one-process emulation of W ranks (:class:`PerRank`): the documented
+difference of docs/scaling.md, asserted.
 """
 
 from __future__ import annotations
@@ -74,6 +80,47 @@ def make_model_opt():
     return m, opt
 
 
+def record_batch_sizes(model) -> list[int]:
+    """The batch size of every training-mode forward of ``model`` (a forward pre-hook), as a list."""
+    sizes: list[int] = []
+    model.register_forward_pre_hook(lambda m, args: sizes.append(args[0].shape[0]) if m.training else None)
+    return sizes
+
+
+def make_bn_model_opt():
+    """A BatchNorm model (no SyncBatchNorm): its training numbers depend on the examples of each shard."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Flatten(), nn.Linear(48, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 3))
+    return m, torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+
+
+class PerRank(nn.Module):
+    """One process standing in for ``world`` ranks of a BatchNorm model (docs/scaling.md, "BatchNorm
+    statistics are per rank"): in training, each shard (``tensor_split``) of the batch goes through ``net``
+    normalised by its own statistics and with rank r's running statistics — a plain model's drift apart
+    (each rank updates its own); a DDP model's (``broadcast``) start every forward from rank 0's, so the
+    other ranks' updates are lost. The outputs are concatenated: with equal shards the mean loss and its
+    gradient are the ranks' averaged ones."""
+
+    def __init__(self, net: nn.Module, world: int, broadcast: bool):
+        super().__init__()
+        self.net, self.world, self.broadcast = net, world, broadcast
+        self.stats = [[b.clone() for m in net.modules() for b in m._buffers.values()] for _ in range(world)]
+
+    def forward(self, x):
+        if not self.training:
+            return self.net(x)
+        outs, rank0 = [], self.stats[0]
+        slots = [(m, name) for m in self.net.modules() for name in m._buffers]
+        for r, chunk in enumerate(x.tensor_split(self.world)):
+            # fresh tensors, not copy_: the previous shard's graph holds the old ones (autograd versions)
+            for (m, name), v in zip(slots, rank0 if self.broadcast else self.stats[r], strict=True):
+                m._buffers[name] = v.clone()
+            outs.append(self.net(chunk))
+            self.stats[r] = [m._buffers[name].detach().clone() for m, name in slots]
+        return torch.cat(outs)
+
+
 def snapshot(model, opt):
     return {"params": {n: p.detach().clone() for n, p in model.named_parameters()},
             "grads": {n: None if p.grad is None else p.grad.clone() for n, p in model.named_parameters()},
@@ -123,6 +170,7 @@ def scenario_fit(ckpt: str) -> dict:
     C.atomic_torch_save = lambda obj, path: (writes.append(str(path)), save(obj, path))[1]
     try:
         model, opt = make_model_opt()
+        sizes = record_batch_sizes(model)
         train, evald = make_data()
         h = T.fit(model, opt, train, iterations=6, accumulation_steps=2, eval_data=evald, eval_every=3,
                   checkpoint=ckpt, checkpoint_every=3, progress=False)
@@ -131,7 +179,44 @@ def scenario_fit(ckpt: str) -> dict:
     on_disk = torch.load(ckpt, weights_only=False)  # every rank reads it as soon as fit returned
     return {"params": [p.detach().clone() for p in model.parameters()], "train_loss": h.train_loss,
             "evals": h.evals, "writes": writes, "ckpt_iteration": on_disk["iteration"],
-            "ckpt_params": list(on_disk["model"].values())}
+            "ckpt_params": list(on_disk["model"].values()), "batch_sizes": sizes}
+
+
+def scenario_fit_ddp() -> dict:
+    """``fit`` of a DDP model with gradient accumulation (2 micro-batches per step): DDP's gradient all-reduce
+    counted by a communication hook — once per step, on the last micro-batch (``no_sync`` on the others)."""
+    model, opt = make_model_opt()
+    sizes = record_batch_sizes(model)
+    reduces = []
+    if dist_.world()[1] > 1:  # the reference (one process) is the plain model
+        from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+        model = nn.parallel.DistributedDataParallel(model)
+        model.register_comm_hook(None, lambda state, bucket: (reduces.append(1),
+                                                              default_hooks.allreduce_hook(state, bucket))[1])
+    train, evald = make_data()
+    h = T.fit(model, opt, train, iterations=6, accumulation_steps=2, eval_data=evald, eval_every=3, progress=False)
+    return {"params": [p.detach().clone() for p in model.parameters()], "train_loss": h.train_loss,
+            "evals": h.evals, "batch_sizes": sizes, "all_reduces": len(reduces)}
+
+
+def scenario_bn(ddp: bool, emulate: bool = False, broadcast: bool = False) -> dict:
+    """``fit`` of the BatchNorm model: on the ranks plain (``ddp=False``) or DDP; in one process as is (the
+    whole-batch run) or through :class:`PerRank` (``emulate``: what W ranks should compute)."""
+    model, opt = make_bn_model_opt()
+    net = model
+    if emulate:
+        model = PerRank(model, WORLD, broadcast)
+    elif ddp and dist_.world()[1] > 1:
+        model = nn.parallel.DistributedDataParallel(model)
+    sizes = record_batch_sizes(net)
+    h = T.fit(model, opt, make_data()[0], iterations=6, progress=False)
+    bn = net[2]
+    out = {"params": [p.detach().clone() for p in net.parameters()], "train_loss": h.train_loss,
+           "batch_sizes": sizes, "running": [bn.running_mean.clone(), bn.running_var.clone()]}
+    if emulate:
+        out["per_rank_running"] = [s[:2] for s in model.stats]
+    return out
 
 
 def scenario_accuracy(ddp: bool) -> dict:
@@ -164,7 +249,11 @@ def run_scenarios(tmp: str) -> dict:
     out = {"world": dist_.world(), "is_main": dist_.is_main(),
            "lr_find": scenario_lr_find(ddp=False), "lr_find_ddp": scenario_lr_find(ddp=True),
            "fit": scenario_fit(os.path.join(tmp, "ckpt.pt")), "accuracy": scenario_accuracy(ddp=True),
-           "one_rank_stops": scenario_one_rank_stops()}
+           "one_rank_stops": scenario_one_rank_stops(), "fit_ddp": scenario_fit_ddp(),
+           "bn": scenario_bn(ddp=False), "bn_ddp": scenario_bn(ddp=True)}
+    if dist_.world()[1] == 1:  # the reference: what W ranks should compute, emulated in one process
+        out["bn_per_rank"] = scenario_bn(ddp=False, emulate=True, broadcast=False)
+        out["bn_per_rank_ddp"] = scenario_bn(ddp=True, emulate=True, broadcast=True)
     try:
         dist_.shard((torch.zeros(1), torch.zeros(1)))
         out["tiny_batch_error"] = None
@@ -258,6 +347,55 @@ def test_fit_matches_one_process_and_only_rank_0_writes(runs):
     assert ranks[1]["fit"]["writes"] == []
     for p, q in zip(ranks[0]["fit"]["ckpt_params"], ranks[0]["fit"]["params"], strict=True):
         assert torch.equal(p, q)
+
+
+def test_each_rank_trains_on_its_shard_of_every_global_batch(runs):
+    """B/W examples per rank in every training forward (2 micro-batches × 6 steps), B in one process."""
+    ref, ranks, _ = runs
+    for key in ("fit", "fit_ddp", "bn", "bn_ddp"):
+        assert ref[key]["batch_sizes"] == [32] * (12 if key.startswith("fit") else 6), key
+        for r in ranks:
+            assert r[key]["batch_sizes"] == [32 // WORLD] * len(ref[key]["batch_sizes"]), key
+
+
+def test_fit_with_a_ddp_model_and_accumulation_matches_one_process(runs):
+    """The no_sync path: DDP all-reduces once per step (on the last micro-batch), not per micro-batch,
+    and the run equals the one-process one."""
+    ref, ranks, _ = runs
+    r0 = ref["fit_ddp"]
+    for res in (r["fit_ddp"] for r in ranks):
+        assert res["all_reduces"] == 6  # one bucket (a tiny model) × 6 steps; 12 if no_sync were skipped
+        for p, q in zip(res["params"], r0["params"], strict=True):
+            torch.testing.assert_close(p, q, rtol=RTOL, atol=1e-7)
+        np.testing.assert_allclose(res["train_loss"], r0["train_loss"], rtol=RTOL)
+        for e, e0 in zip(res["evals"], r0["evals"], strict=True):
+            assert e["n"] == e0["n"] == 41 and e["acc"] == e0["acc"]
+    for p, q in zip(ranks[0]["fit_ddp"]["params"], ranks[1]["fit_ddp"]["params"], strict=True):
+        assert torch.equal(p, q)
+    np.testing.assert_allclose(r0["train_loss"], ref["fit"]["train_loss"], rtol=1e-12)  # the same reference
+
+
+@pytest.mark.parametrize("key", ["bn", "bn_ddp"], ids=["plain-model", "ddp-model"])
+def test_batchnorm_statistics_are_per_rank_as_documented(runs, key):
+    """docs/scaling.md: each rank normalises with its shard's statistics (so the run differs from one process
+    on the whole batch, and equals W ranks emulated in one process), and the running statistics are per
+    rank: a plain model's drift apart; DDP copies rank 0's to every rank at each forward."""
+    ref, ranks, _ = runs
+    emulated = ref["bn_per_rank_ddp" if key == "bn_ddp" else "bn_per_rank"]
+    whole = ref["bn"]
+    assert emulated["batch_sizes"] == [32 // WORLD] * 12  # the emulation's shards
+    for rank, res in enumerate(r[key] for r in ranks):
+        np.testing.assert_allclose(res["train_loss"], emulated["train_loss"], rtol=RTOL)
+        for p, q in zip(res["params"], emulated["params"], strict=True):
+            torch.testing.assert_close(p, q, rtol=RTOL, atol=1e-7)
+        for b, e in zip(res["running"], emulated["per_rank_running"][rank], strict=True):
+            torch.testing.assert_close(b, e, rtol=RTOL, atol=1e-7)
+        # the documented difference: not the one-process (whole-batch) numbers
+        gap = np.max(np.abs(np.array(res["train_loss"]) / np.array(whole["train_loss"]) - 1))
+        assert gap > 100 * RTOL, f"rank {rank}: BN on half batches should differ from the whole batch ({gap:.2e})"
+    assert not torch.allclose(ranks[0][key]["running"][0], ranks[1][key]["running"][0])  # per rank
+    for p, q in zip(ranks[0][key]["params"], ranks[1][key]["params"], strict=True):
+        assert torch.equal(p, q)  # the weights stay replicas; only the statistics are per rank
 
 
 def test_accuracy_range_test_matches_one_process(runs):
