@@ -227,7 +227,6 @@ def test_train_recipe_end_to_end_on_synthetic_data():
     assert [p["epoch"] for p in res.curve] == [1.0, 2.0, 3.0]
     assert 0 <= res.final_test["acc"] <= 1 and res.final_val["n"] == 50
     assert set(res.seconds) == {"setup", "range_test", "training", "curve_eval", "final_eval", "total"}
-    assert all(v >= 0 for v in res.seconds.values())
     assert res.flops["train_per_image"] > 2 * res.flops["eval_per_image"] > 0
     assert res.flops["total"] == pytest.approx(res.flops["range_test"] + res.flops["training"]
                                                + res.flops["evaluation"])
@@ -235,8 +234,7 @@ def test_train_recipe_end_to_end_on_synthetic_data():
     # the optimizer's LR followed the one-cycle shape: peak near 23 %, ≈ 0 at the end
     lrs = [lr[0] for lr in res.history.lr]
     assert max(lrs) == pytest.approx(res.peak_lr, rel=0.2) and lrs[-1] < 0.1 * res.peak_lr
-    if res.time_to_target is not None:
-        assert res.time_to_target <= res.seconds["total"]
+    assert res.time_to_target is None  # 3 epochs on 40 images per class never reach the target
 
 
 def test_cli_target_runs_the_recipe_and_writes_files(monkeypatch, tmp_path, capsys):
