@@ -18,7 +18,7 @@ import numpy as np
 
 from .references import Reference, reference
 
-__all__ = ["Reading", "acc_at", "anytime_notes", "ci95", "curve", "first_reaching", "lr_text", "paired",
+__all__ = ["Reading", "acc_at", "anytime_notes", "as_published", "ci95", "curve", "first_reaching", "lr_text", "paired",
            "paired_final", "plus_minus", "published", "reading", "summarise"]
 
 
@@ -144,10 +144,42 @@ def plus_minus(m: float, half: float, n: int) -> str:
 
 
 def published(ref: Reference, run: str) -> str:
-    """The paper's number for ``run`` (with its iteration count when the paper gives one), or ``""``."""
+    """The paper's number for ``run`` (with its iteration count when the paper gives one, how it was read
+    when not at the end, and its unit when it is not a test accuracy %), or ``""``."""
     if run not in ref.values:
         return ""
-    return f"{ref.values[run]:g}" + (f" @ {ref.iterations[run]:,} it" if run in ref.iterations else "")
+    text = f"{ref.values[run]:g}" + (f" @ {ref.iterations[run]:,} it" if run in ref.iterations else "")
+    if ref.reading(run) != "final":
+        text += f" ({ref.reading(run)})"
+    return text + ("" if ref.metric == "test accuracy %" else f" [{ref.metric}]")
+
+
+def as_published(r: Reading, run: str) -> float | None:
+    """``run``'s test accuracy (%, mean over its seeds) read the way the paper read its number: at the end, the
+    best evaluation up to the paper's iteration on the paper's test grid, or the evaluation at that iteration
+    (:meth:`Reference.reading`); iterations × the scale's factor. None when there is no such evaluation."""
+    s = r.summary.get(run)
+    if s is None:
+        return None
+    kind = r.ref.reading(run)
+    if kind == "final" or run not in r.ref.iterations:
+        return s["acc_mean"]
+    it = int(round(r.ref.iterations[run] * r.factor))
+    vals = []
+    for res in s["results"]:
+        its, acc = curve(res)
+        if kind == "at":
+            k = np.nonzero(its == it)[0]
+            if not len(k):
+                return None
+            vals.append(acc[k[0]])
+        else:
+            grid = max(1, int(round((r.ref.test_every or 1) * r.factor)))
+            keep = (its <= it) & (its % grid == 0)
+            if not keep.any():
+                return None
+            vals.append(acc[keep].max())
+    return 100 * float(np.mean(vals))
 
 
 # --------------------------------------------------------------------------------------------------
