@@ -28,6 +28,7 @@ class Reference:
     iterations: dict[str, int] = field(default_factory=dict)
     protocol: str = ""
     claim: str = ""
+    epochs: dict[str, float] = field(default_factory=dict)          # run -> where the paper read it, in epochs
     readings: dict[str, str] = field(default_factory=dict)          # run -> "final" | "best" | "at"
     reading_source: dict[str, str] = field(default_factory=dict)    # run -> the paper's sentence
     test_every: int | None = None                                   # the paper's evaluation interval (iterations)
@@ -88,6 +89,9 @@ REFERENCES: dict[str, Reference] = {
         metric="test error %",
         values={"step_lr0.1": 4.24, "sgdr_T0=1_Tm=2": 4.09, "sgdr_T0=10_Tm=2": 4.03},
         iterations={},
+        # the step schedule ends at epoch 200; each SGDR run at its last restart within 200 epochs (§3: "the end of
+        # the last performed run"; T_0 = 10 at epoch 150 per §4.3, T_0 = 1 at 127 = 1 + 2 + … + 64, inferred)
+        epochs={"step_lr0.1": 200, "sgdr_T0=1_Tm=2": 127, "sgdr_T0=10_Tm=2": 150},
         protocol=("WRN-28-10, 200 epochs, batch 128, SGD momentum 0.9 (eq. 3–4: the LR inside the velocity), "
                   "weight decay 5e-4, η_max 0.05 (SGDR); default schedule η0 × 0.2 at epochs 60 / 120 / 160. "
                   "Each value is the median of 5 runs; SGDR's are read at the end of its last cycle (T_0 = 10: "
