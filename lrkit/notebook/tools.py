@@ -1,10 +1,6 @@
-"""What the notebooks share that is not a widget: recording a notebook's key numbers, checking its
-parameters, finding the data, prose from numbers, the "did it reproduce?" box.
+"""What the notebooks share that is not a widget and not their run's record (that is
+:mod:`lrkit.notebook.session`): finding the data, prose from numbers, the "did it reproduce?" box.
 
-- :class:`Recorder` — ``rec = Recorder(RESULTS_PATH)``, ``rec("name", value)``: the numbers a notebook's
-  test checks, written as JSON (lrkit's convention, :func:`lrkit.utils.dumps`). Notebooks call it in
-  one final, collapsed cell, so nothing of it shows in the tutorial.
-- :func:`check_parameters` — type-checks the papermill parameters a notebook received.
 - :func:`data_available` — is CIFAR-10 on this machine?
 - :func:`lead` — "ahead by 1.2 pp" / "behind by …": prose about a run, printed from its numbers.
 - :func:`reproduction_box` — a notebook's "Did it reproduce?" box, from the committed benchmark results.
@@ -15,67 +11,8 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
 
-from ..utils import atomic_write_text, dumps, jsonable
-
-__all__ = ["Recorder", "check_parameters", "data_available", "lead", "reproduction_box"]
-
-
-class Recorder:
-    """Collects a notebook's key results and writes them to ``path`` as JSON after every call.
-
-    ``rec = Recorder(RESULTS_PATH)``; ``rec("suggested_lr", 0.01)``. With ``path=None`` the values are
-    only kept in ``rec.data`` (interactive use). The file is replaced atomically.
-    """
-
-    def __init__(self, path: str | os.PathLike | None = None, **meta: Any) -> None:
-        import sys
-
-        self.path = Path(path) if path else None
-        # sys.prefix shows which environment the kernel ran in (the runner checks it is its own)
-        self.data: dict[str, Any] = {"meta": jsonable({**meta, "python_prefix": sys.prefix})}
-        self._write()
-
-    def __call__(self, name: str, value: Any) -> Any:
-        self.data[str(name)] = jsonable(value)
-        self._write()
-        return value
-
-    record = __call__
-
-    def _write(self) -> None:
-        if self.path is None:
-            return
-        atomic_write_text(self.path, dumps(self.data, indent=1))
-
-
-def check_parameters(**params: Any) -> dict[str, Any]:
-    """Type-check a notebook's parameters (what papermill injected); returns them unchanged.
-
-    ``SMOKE`` must be a bool; ``SEED`` an int ≥ 0; a name ending in ``_DIR`` or ``_PATH`` a string
-    or None; ``THREADS`` and every other int-valued size a positive int or None; a float parameter a
-    finite number. A wrong one is a ``ValueError`` naming it (``-p SMOKE yes`` is refused, not taken as
-    true).
-    """
-    import math
-
-    for name, v in params.items():
-        if name == "SMOKE":
-            ok, want = isinstance(v, bool), "True or False"
-        elif name == "SEED":
-            ok, want = isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an int >= 0"
-        elif name.endswith(("_DIR", "_PATH")):
-            ok, want = v is None or isinstance(v, (str, os.PathLike)), "a path (str) or None"
-        elif isinstance(v, float):
-            ok, want = math.isfinite(v) and v > 0, "a finite number > 0"
-        elif isinstance(v, (list, tuple, str)):
-            ok, want = True, ""
-        else:
-            ok, want = v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0), "an int > 0 or None"
-        if not ok:
-            raise ValueError(f"notebook parameter {name} must be {want}, got {v!r} ({type(v).__name__})")
-    return params
+__all__ = ["data_available", "default_results_dir", "lead", "reproduction_box"]
 
 
 def data_available(data_dir: str | os.PathLike | None = None) -> bool:

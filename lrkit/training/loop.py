@@ -103,17 +103,23 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Loss
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Iterable[Batch], loss_fn: LossFn | None = None, *,
-             runtime: Runtime | None = None) -> dict[str, float]:
+             runtime: Runtime | None = None, device: str | torch.device | None = None) -> dict[str, float]:
     """Mean loss and accuracy of ``model`` over every batch of ``data`` (eval mode, no grad).
 
     The model's train/eval mode is restored afterwards. Under torch.distributed every rank evaluates
     its shard of each batch (:func:`lrkit.training.distributed.shard`) and the loss sum, correct count
     and ``n`` are summed over the ranks: every rank returns the global numbers. ``runtime``: device,
-    AMP and memory format (default: the model's device, full precision).
+    AMP and memory format (default: the model's device, full precision). ``device`` (without a
+    ``runtime``): as in :func:`fit`, the model is moved there and the batches go there.
     """
     check_type("model", model, nn.Module, "a torch.nn.Module")
     check_batches("data", data)
     loss_fn = loss_fn or nn.functional.cross_entropy
+    if runtime is not None and device is not None:
+        raise ValueError("evaluate: give a runtime or a device, not both")
+    if device is not None:
+        runtime = Runtime.resolve(model, device=device)
+        _place(model, runtime, move=True)
     runtime = runtime if runtime is not None else Runtime.of(model)
     dd = distributed.world()[1] > 1
     was_training = model.training

@@ -238,12 +238,17 @@ def test_discriminative_explorer_freezes_groups():
     assert groups.frozen_to == 0 and all(groups.trainable())
 
 
-def test_recorder_writes_json(tmp_path):
+def test_recorder_writes_json(tmp_path, monkeypatch):
+    from lrkit.notebook import session
+
+    monkeypatch.setattr(session, "_CURRENT", None)  # no notebook session: a blank one
     p = tmp_path / "sub" / "r.json"
     rec = Recorder(p, notebook="x", smoke=True)
     rec("a", np.float32(1.5))
     rec("b", {"x": np.arange(3), "nan": float("nan")})
     got = json.loads(p.read_text())  # strict JSON; lrkit's one convention tags non-finite floats
+    run = got["meta"].pop("run")      # the notebook's session (tests/notebook/test_session.py)
+    assert run["smoke"] is False and got.pop("sentences") == {}
     assert got == {"meta": {"notebook": "x", "smoke": True, "python_prefix": sys.prefix}, "a": 1.5,
                    "b": {"x": [0, 1, 2], "nan": {"__float__": "nan"}}}
     assert np.isnan(loads(p.read_text())["b"]["nan"])
