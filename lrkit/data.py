@@ -34,13 +34,15 @@ import torch
 from .utils import check_choice, check_int
 
 __all__ = [
-    "CIFAR10_CLASSES", "CIFAR10_MD5", "CIFAR10_URL", "Cifar10", "BatchLoader", "Preprocess", "augment_batch",
-    "cifar10_loaders", "default_cache_dir", "find_cifar10", "load_cifar10", "make_preprocess",
-    "stratified_subset", "synthetic_cifar10", "train_val_split",
+    "CIFAR10_CLASSES", "CIFAR10_MD5", "CIFAR10_SHA256", "CIFAR10_URL", "Cifar10", "BatchLoader", "Preprocess",
+    "augment_batch", "cifar10_loaders", "content_digest", "default_cache_dir", "find_cifar10", "load_cifar10",
+    "make_preprocess", "stratified_subset", "synthetic_cifar10", "train_val_split",
 ]
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+#: :func:`content_digest` of the official CIFAR-10 (train images, train labels, test images, test labels)
+CIFAR10_SHA256 = "sha256:cb85cdd084bdd7718e8e746014bbc16f32cbe9ab4e0757d9f59e641b39f8f958"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 BATCHES_DIR = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -58,7 +60,10 @@ class Cifar10:
     """CIFAR-10 (or a CIFAR-shaped stand-in) in memory.
 
     ``train_x``/``test_x``: uint8 ``[N, 3, 32, 32]``; ``train_y``/``test_y``: int64 ``[N]``.
-    ``source`` is the folder it was read from, or ``"synthetic"``.
+    ``source`` says *what* the data are, the same on every machine: ``"sha256:<hex>"``, the
+    :func:`content_digest` of the images and labels (what results record as ``data_source``), or
+    ``"synthetic"``. ``folder`` says *where* they were read from on this machine (None for synthetic
+    data); it is not recorded in results.
     """
 
     train_x: torch.Tensor
@@ -67,6 +72,7 @@ class Cifar10:
     test_y: torch.Tensor
     classes: tuple[str, ...]
     source: str
+    folder: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -203,7 +209,26 @@ def load_cifar10(root: str | os.PathLike | None = None, *, download: bool = True
                 classes = tuple(pickle.load(f, encoding="latin1")["label_names"])
         except Exception as e:  # noqa: BLE001
             raise ValueError(f"CIFAR-10 meta file {meta} is truncated or corrupt: {e}") from e
-    return Cifar10(train_x, train_y, test_x, test_y, classes, str(folder))
+    return Cifar10(train_x, train_y, test_x, test_y, classes, content_digest(train_x, train_y, test_x, test_y),
+                   str(folder))
+
+
+def content_digest(*tensors: torch.Tensor) -> str:
+    """``"sha256:<hex>"`` over the bytes of ``tensors`` in order, each preceded by its dtype and shape.
+
+    :func:`load_cifar10` records CIFAR-10 by the digest of its decoded images and labels (train x, train
+    y, test x, test y), so that a result names its data the same way on every machine and for every
+    lossless copy (the batch files need not be byte-identical to the official archive's). The official
+    CIFAR-10 gives :data:`CIFAR10_SHA256`. 0.2 s for the 184 MB.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(memoryview(t.numpy()).cast("B"))
+    return f"sha256:{h.hexdigest()}"
 
 
 def synthetic_cifar10(n_train_per_class: int = 50, n_test_per_class: int = 10, *, seed: int = 0,

@@ -227,3 +227,25 @@ def test_synthetic_is_learnable_shape(synthetic):
     assert synthetic.train_x.shape == (400, 3, 32, 32) and synthetic.source == "synthetic"
     with pytest.raises(ValueError, match="n_train_per_class"):
         D.synthetic_cifar10(0)
+
+
+def test_content_digest_names_the_data_not_the_folder():
+    """Results record the data by a digest of its content (the same on every machine), not a path."""
+    import torch
+
+    from lrkit.data import content_digest
+
+    x, y = torch.arange(24, dtype=torch.uint8).view(2, 3, 2, 2), torch.tensor([0, 1])
+    d = content_digest(x, y)
+    assert d.startswith("sha256:") and len(d) == 7 + 64 and d == content_digest(x.clone(), y.clone())
+    x2 = x.clone()
+    x2[0, 0, 0, 0] += 1
+    assert content_digest(x2, y) != d and content_digest(x.view(2, 12), y) != d   # content and shape count
+    assert D.synthetic_cifar10(2, 1).source == "synthetic" and D.synthetic_cifar10(2, 1).folder is None
+
+
+def test_real_cifar10_is_recorded_by_its_digest(real_cifar):
+    from lrkit.data import CIFAR10_SHA256
+
+    assert real_cifar.source == CIFAR10_SHA256 and "/" not in real_cifar.source
+    assert real_cifar.folder and real_cifar.folder.endswith("cifar-10-batches-py")

@@ -209,7 +209,7 @@ def run_experiment(name: str, scale: str = "smoke", *, out: str | Path = "runs/b
     pending = [i for i in range(len(units)) if not done[i]]
     if pending:
         source = data_dir if isinstance(data_dir, str) and data_dir.startswith(SYNTHETIC) else \
-            str(Path(data.source).resolve())
+            str(Path(data.folder).resolve())
         todo = [Unit(name, scale, spec, seed, str(out.resolve()), source, device, checkpoint_every, trainer)
                 for spec, seed in (units[i] for i in pending)]
         if executor == "submitit":
