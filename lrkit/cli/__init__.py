@@ -6,7 +6,7 @@ the argument types in :mod:`lrkit.cli.args`.
     lrkit quickstart          range test + one-cycle training on CIFAR-10, figure + JSON under runs/
     lrkit find                the LR range test on CIFAR-10: prints suggestions, saves the figure
     lrkit schedule KIND k=v   plot any schedule of lrkit.schedules (e.g. OneCycle max_lr=0.1 total_steps=1000)
-    lrkit bench list | run NAME [--scale smoke|lite|full|paper] | report
+    lrkit bench list | run NAME [--scale smoke|lite|full|paper] | report | quotes [--fix]
 
 Every command takes ``--data-dir`` (else ``LRKIT_DATA_DIR``, else the cache, else a download) where
 it needs CIFAR-10, and ``--device`` (default: CUDA when available, else CPU).
@@ -168,6 +168,9 @@ def _bench_parser(sub: Any) -> None:
     bp.add_argument("experiments", nargs="*", default=[], help="experiments to report (none: all)")
     bp.add_argument("--out", default="runs/bench", help="folder holding the results")
     bp.add_argument("--headline", default=None, help="also save the headline figure (README) here")
+    bq = bench_command("quotes", "check (or --fix) the numbers the documents quote from benchmarks/results")
+    bq.add_argument("files", nargs="*", default=[], help="documents (none: README, BENCHMARKS, the notebooks)")
+    bq.add_argument("--fix", action="store_true", help="rewrite every quoted number from the results")
     b.set_defaults(func=cmd_bench)
 
 

@@ -260,10 +260,29 @@ def _executor_options(pairs: Iterable[str] | None) -> dict[str, Any]:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """lrkit bench list | run NAME | report"""
-    run = {"list": _bench_list, "run": _bench_run, "report": _bench_report}.get(args.bench_command)
+    run = {"list": _bench_list, "run": _bench_run, "report": _bench_report, "quotes": _bench_quotes}.get(
+        args.bench_command)
     if run is None:  # pragma: no cover
         raise AssertionError(f"unhandled bench command {args.bench_command!r}")
     return run(args)
+
+
+def _bench_quotes(args: argparse.Namespace) -> int:
+    """Check (or rewrite) the numbers the documents quote from the committed results."""
+    from ..bench import quotes
+
+    files = args.files or quotes.documents()
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise ValueError(f"files: {missing[0]} is not a file")
+    if args.fix:
+        print(f"{quotes.fix(files)} quoted numbers rewritten in {len(files)} documents")
+        return 0
+    bad = quotes.check(files)
+    for m in bad:
+        print(m)
+    print(f"{len(quotes.quoted(files))} quoted numbers in {len(files)} documents, {len(bad)} differ from the results")
+    return 1 if bad else 0
 
 
 def _bench_list(args: argparse.Namespace) -> int:
