@@ -95,7 +95,7 @@ def to_html(notebook: str | os.PathLike) -> str:
     return str(target)
 
 
-def _parse_parameter(text: str) -> tuple[str, Any]:
+def parse_parameter(text: str) -> tuple[str, Any]:
     """``"NAME=VALUE"`` → ``(NAME, value)``; VALUE is parsed as JSON if it can be, else kept a string."""
     name, sep, value = text.partition("=")
     if not sep or not name.isidentifier():
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="inject a parameter (VALUE parsed as JSON, else a string), e.g. -p THREADS=1")
     args = ap.parse_args(argv)
     try:
-        parameters = dict(_parse_parameter(s) for s in args.parameter)
+        parameters = dict(parse_parameter(s) for s in args.parameter)
     except ValueError as e:
         ap.error(str(e))
 
