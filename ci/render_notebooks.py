@@ -151,7 +151,7 @@ def _control_html(name: str, s: dict[str, Any]) -> str:
         if name == "FloatLogSliderModel":
             import math
 
-            pos, lo, hi = math.log(value, s.get("base", 10)), s.get("min", 0), s.get("max", 1)
+            pos, lo, hi = round(math.log(value) / math.log(s.get("base", 10)), 6), s.get("min", 0), s.get("max", 1)
         else:
             pos, lo, hi = value, s.get("min", 0), s.get("max", 100)
         readout = f' <code>{value}</code>' if name == "IntSliderModel" else ""
