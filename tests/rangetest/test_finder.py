@@ -686,3 +686,74 @@ def test_a_ramp_stored_under_its_old_module_path_still_loads():
     assert isinstance(s, Ramp) and s(0) == 1e-4 and s(9) == 1.0
     assert s.to_config() == {**old, "name": "lrkit.rangetest.sweep:Ramp"}
     assert from_config(s.to_config())(5) == s(5)
+
+
+# ------------------------------------------------------------------- the bootstrap of 'robust', by hand
+def _noisy_curve(n=60, seed=0):
+    lrs = np.logspace(-5, 1, n)
+    x = np.log10(lrs)
+    rng = np.random.default_rng(seed)
+    return lrs, 2.3 - np.exp(-((x + 2) ** 2)) + 0.05 * rng.standard_normal(n) * (1 + (x > -1))
+
+
+def _bootstrap_by_hand(lrs, loss, smoothing, window, spec, n_boot, ci, seed):
+    """bootstrap_rule's docstring, step by step: the curve up to its first non-finite loss; trend = centred
+    running mean over 2·h+1 points, h = round(0.25 / smoothing), windows shrinking at the ends; one random
+    sign per block of round(n^(1/3)) points (default_rng(seed).choice([-1, 1]) per replicate); EMA; the
+    rule on the window; the median and the central ci interval of log10 LR."""
+    from lrkit.rangetest.rules import apply_rule
+
+    n = len(loss)
+    for i, v in enumerate(loss):
+        if not np.isfinite(v):
+            n = i
+            break
+    raw = np.asarray(loss[:n], dtype=float)
+    h = max(1, round(0.25 / smoothing))
+    trend = np.array([raw[max(0, i - h):min(n, i + h + 1)].mean() for i in range(n)])
+    block = max(1, round(n ** (1 / 3)))
+    n_blocks = math.ceil(n / block)
+    rng = np.random.default_rng(seed)
+    lo, hi = window[0], min(window[1], n)
+    logs = []
+    for _ in range(n_boot):
+        signs = np.repeat(rng.choice([-1.0, 1.0], size=n_blocks), block)[:n]
+        ys = ema_smooth(trend + signs * (raw - trend), smoothing)[lo:hi]
+        logs.append(math.log10(apply_rule(spec, lrs[lo:hi], ys)[1]))
+    q = (1 - ci) / 2
+    return tuple(10 ** v for v in np.quantile(logs, [0.5, q, 1 - q]))
+
+
+@pytest.mark.parametrize("n_boot,ci,seed,smoothing,spec", [(1, 0.9, 0, 0.05, "min/10"), (7, 0.5, 3, 0.1, "valley"),
+                                                           (40, 0.8, 11, 0.05, "steepest")])
+def test_bootstrap_rule_follows_its_documented_recipe(n_boot, ci, seed, smoothing, spec):
+    from lrkit.rangetest.rules import bootstrap_rule
+
+    lrs, loss = _noisy_curve()
+    got = bootstrap_rule(lrs, loss, smoothing, (5, 60), spec, n_boot=n_boot, ci=ci, seed=seed)
+    np.testing.assert_allclose(got, _bootstrap_by_hand(lrs, loss, smoothing, (5, 60), spec, n_boot, ci, seed),
+                               rtol=1e-12)
+    # the curve ends at its first non-finite loss: what follows it is never read
+    cut = loss.copy()
+    cut[45], cut[50:] = np.nan, 1e9
+    got = bootstrap_rule(lrs, cut, smoothing, (5, 60), spec, n_boot=n_boot, ci=ci, seed=seed)
+    np.testing.assert_allclose(got, _bootstrap_by_hand(lrs, cut, smoothing, (5, 60), spec, n_boot, ci, seed),
+                               rtol=1e-12)
+    assert got[0] <= lrs[44]
+
+
+def test_bootstrap_rule_defaults_and_argument_checks():
+    from lrkit.rangetest.rules import bootstrap_rule
+
+    lrs, loss = _noisy_curve()
+    args = (lrs, loss, 0.05, (5, 60), "min/10")
+    assert bootstrap_rule(*args) == bootstrap_rule(*args, n_boot=200, ci=0.9, seed=0)  # the documented defaults
+    assert bootstrap_rule(*args, n_boot=1, ci=1e-9)[0] > 0  # the smallest allowed n_boot; ci open at 0
+    lr, low, high = bootstrap_rule(*args, n_boot=50, ci=0.999999)
+    assert low <= lr <= high
+    for kw, name in [({"n_boot": 0}, "n_boot"), ({"ci": 0.0}, "ci"), ({"ci": 1.0}, "ci"), ({"ci": 1.5}, "ci"),
+                     ({"seed": -1}, "seed")]:
+        with pytest.raises(ValueError, match=rf"^{name}\b"):
+            bootstrap_rule(*args, **kw)
+    with pytest.raises(ValueError, match="min/0"):
+        bootstrap_rule(lrs, loss, 0.05, (5, 60), "min/0")
