@@ -75,7 +75,7 @@ from torch import nn
 from ... import models as M
 from ...data import cifar10_loaders
 from ...finetune import ULMFIT_FACTOR, GradualUnfreezing, layer_groups
-from ...rangetest import choose_lr, lr_find
+from ...rangetest import USE_RULES, choose_lr, lr_find
 from ...schedules import OneCycle, SlantedTriangular
 from ...training import ScheduledLR, fit
 from ...utils import atomic_write_bytes, seed_everything
@@ -101,9 +101,11 @@ TRANSFER_SCALES: dict[str, dict[str, Any]] = {
                   test_per_class=10, finder_iters=8, in1k_iters=4),
     "lite": dict(pre_iters=500, pre_batch=128, pre_per_class=None, iters=150, batch=32, per_class=100,
                  test_per_class=None, finder_iters=60, in1k_iters=60),
-    # 15 epochs of the 30,000 animal images; gradual unfreezing one group per epoch of the 400 labelled images
-    "full": dict(pre_iters=3516, pre_batch=128, pre_per_class=None, iters=150, batch=32, per_class=100,
-                 test_per_class=None, finder_iters=100, in1k_iters=60, unfreeze="epoch"),
+    # a strong backbone: 15 epochs of the 30,000 animal images at batch 256, one cycle to the peak lrkit's recipe work
+    # found for this net (0.2, Nesterov: 84 % on all of CIFAR-10 in 4 epochs, GUIDE.md), not a range test; the arms'
+    # LRs from the range test read for their one-cycle / STLR peak; gradual unfreezing one group per epoch
+    "full": dict(pre_iters=1755, pre_batch=256, pre_per_class=None, pre_lr=0.2, iters=150, batch=32, per_class=100,
+                 test_per_class=None, finder_iters=100, in1k_iters=60, unfreeze="epoch", asks=("one_cycle",)),
 }
 SGD = {"name": "sgd", "momentum": 0.9, "weight_decay": 5e-4}
 FINDER = {"start_lr": 1e-5, "end_lr": 10.0, "suggestion": "robust, valley if that fails"}
@@ -124,11 +126,26 @@ def log(msg: str) -> None:
 def pretrain_config(scale: str) -> dict[str, Any]:
     """Everything that determines the pre-trained FastNet (except the data, added at run time)."""
     sc = TRANSFER_SCALES[scale]
-    return {"model": "fastnet", "classes": list(ANIMALS), "iterations": sc["pre_iters"],
-            "batch_size": sc["pre_batch"], "n_per_class": sc["pre_per_class"],
-            "test_per_class": sc["test_per_class"] or 200, "optimizer": SGD,
-            "schedule": "OneCycle at the range test's LR", "finder": {**FINDER, "num_iter": sc["finder_iters"]},
-            "seed": 0}
+    config = {"model": "fastnet", "classes": list(ANIMALS), "iterations": sc["pre_iters"],
+              "batch_size": sc["pre_batch"], "n_per_class": sc["pre_per_class"],
+              "test_per_class": sc["test_per_class"] or 200, "optimizer": SGD,
+              "schedule": "OneCycle at the range test's LR", "finder": {**FINDER, "num_iter": sc["finder_iters"]},
+              "seed": 0}
+    if sc.get("pre_lr") is not None:  # a stated peak, no range test
+        config.update(optimizer={**SGD, "nesterov": True}, schedule=f"OneCycle, peak {sc['pre_lr']}", finder=None,
+                      peak_lr=sc["pre_lr"])
+    return config
+
+
+def finder_config(scale: str) -> dict[str, Any]:
+    """The range test every arm's LR comes from: its sweep and what it is read for (a use's reading names its
+    rule, so a refit reading is a new configuration)."""
+    sc = TRANSFER_SCALES[scale]
+    asks = sc.get("asks")
+    if asks is None:
+        return dict(FINDER)
+    return {"start_lr": FINDER["start_lr"], "end_lr": FINDER["end_lr"],
+            "suggestion": "; ".join(f"for_={a!r}: {USE_RULES[a]}" for a in asks), "asks": list(asks)}
 
 
 def lr_key(arm: str) -> str:
@@ -164,7 +181,7 @@ def build_runs(scale: str) -> list[RunSpec]:
             "target_classes": list(VEHICLES),
             "trainable": {"frozen": "head + BatchNorm", "gradual": "gradually unfrozen"}.get(base, "all"),
             "layer_factor": ULMFIT_FACTOR if base in ("discriminative", "gradual") else None,
-            "lr": {"range_test": lr_key(arm), **FINDER, "num_iter": sc["finder_iters"], "data_seed": 0},
+            "lr": {"range_test": lr_key(arm), **finder_config(scale), "num_iter": sc["finder_iters"], "data_seed": 0},
         }
         if base == "gradual":
             per_epoch = (sc["per_class"] * len(VEHICLES)) // sc["batch"]  # the loader drops the last batch
@@ -192,14 +209,16 @@ def _vehicle_loaders(data, spec: RunSpec, seed: int, device):
                            test_per_class=spec.test_per_class, seed=seed, device=device)
 
 
-def _suggest_lr(model: nn.Module, loader, optimizer, num_iter: int, device) -> dict[str, Any]:
-    """Range test on ``optimizer``'s groups (ratios kept); robust suggestion, valley as fallback."""
+def _suggest_lr(model: nn.Module, loader, optimizer, num_iter: int, device,
+                asks: tuple[str, ...] = ("robust", "valley")) -> dict[str, Any]:
+    """Range test on ``optimizer``'s groups (ratios kept); the first of ``asks`` that reads the curve (default:
+    the robust suggestion, valley as fallback)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*it is cycled.*", category=RuntimeWarning)
         rt = lr_find(model, loader, optimizer, start_lr=FINDER["start_lr"], end_lr=FINDER["end_lr"],
                      num_iter=num_iter, device=device, progress=False)
     try:
-        choice = choose_lr(rt, ["robust", "valley"])
+        choice = choose_lr(rt, list(asks))
     except ValueError as e:  # neither rule can read the curve (e.g. too few points)
         raise BenchError(str(e)) from None
     return {"lr": choice.lr, "low": choice.low, "high": choice.high, "method": choice.ask, "points": len(rt),
@@ -293,7 +312,12 @@ class _Shared:
                              device=self.device)
         t = time.perf_counter()
         opt = _sgd(model.parameters())
-        chosen = _suggest_lr(model, ld.train, opt, config["finder"]["num_iter"], self.device)
+        if config.get("peak_lr") is not None:
+            opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=SGD["momentum"], nesterov=True,
+                                  weight_decay=SGD["weight_decay"])
+            chosen = {"lr": config["peak_lr"], "method": "stated"}
+        else:
+            chosen = _suggest_lr(model, ld.train, opt, config["finder"]["num_iter"], self.device)
         hist = fit(model, opt, ld.train, iterations=config["iterations"],
                    schedule=OneCycle(chosen["lr"], config["iterations"]), eval_data=ld.test,
                    progress=self.progress, desc="pretrain")
@@ -338,7 +362,8 @@ class _Shared:
             ld = _vehicle_loaders(self.data, spec, 0, self.device)
             model, _, opt = _arm_model(spec, backbone, 0, 1.0, self.device)
             t = time.perf_counter()
-            entry = {**_suggest_lr(model, ld.train, opt, config["finder"]["num_iter"], self.device),
+            asks = tuple(config["finder"].get("asks") or ("robust", "valley"))
+            entry = {**_suggest_lr(model, ld.train, opt, config["finder"]["num_iter"], self.device, asks),
                      "seconds": time.perf_counter() - t}
             log(f"  range test {key:>22}: lr={entry['lr']:.3g} [{entry['low']:.3g}, {entry['high']:.3g}] "
                 f"({entry['method']}, {entry['seconds']:.0f} s)")
