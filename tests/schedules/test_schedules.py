@@ -568,3 +568,102 @@ def test_plot_schedule_returns_figure():
     assert isinstance(fig2, Figure)
     with pytest.raises(ValueError, match="total_steps"):
         plot_schedule(S.Constant(0.1))
+
+
+# ----------------------------------------------------------------------------- registry, repr, references
+class _UsersPrivate(S.Schedule):
+    """A user's schedule with a private name: outside lrkit.schedules it is registered all the same."""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+
+    def _value(self, t):
+        return np.full_like(t, self.lr)
+
+    def _params(self):
+        return {"lr": self.lr}
+
+
+class Outer:
+    class Inner(_UsersPrivate):
+        pass
+
+
+def test_schedules_are_registered_by_name_inside_lrkit_and_by_reference_outside(monkeypatch):
+    from lrkit.schedules import base
+
+    assert base._REGISTRY["Step"] is S.Step and S.Step.config_name == "Step"
+    assert not any(k.startswith("_") for k in base._REGISTRY)  # lrkit's private bases are not configurable
+    assert _UsersPrivate.config_name == f"{__name__}:_UsersPrivate"
+    assert Outer.Inner.config_name == f"{__name__}:Outer.Inner"
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    base._REGISTRY.pop(Outer.Inner.config_name)  # found again through its 'module:qualname' reference
+    back = S.from_config(Outer.Inner(0.25).to_config())
+    assert type(back) is Outer.Inner and back(3) == 0.25
+
+    def make(module, name, **extra):
+        return type(name, (S.Schedule,), {"__module__": module, "_value": lambda self, t: t, "_params": dict,
+                                          **extra})
+
+    assert make("lrkit.schedules.extra", "Mine").config_name == "Mine"  # a module of the package
+    assert make("lrkit.schedules", "Mine2").config_name == "Mine2"
+    assert make("lrkit.schedules_extra", "Mine3").config_name == "lrkit.schedules_extra:Mine3"  # another package
+    assert "_Hidden" not in base._REGISTRY and make("lrkit.schedules.extra", "_Hidden") is not None
+    assert make("a.b", "_Visible").config_name == "a.b:_Visible"
+    named = make("a.b", "Named", config_name="my-name")
+    assert named.config_name == "my-name" and base._REGISTRY["my-name"] is named
+    assert base._REGISTRY["Mine"].__name__ == "Mine"
+
+
+def test_repr_shows_the_constructor_arguments():
+    assert repr(S.Step(0.1, 30)) == "Step(lr=0.1, step_size=30, gamma=0.1)"
+    assert repr(S.Constant(0.5)) == "Constant(lr=0.5)"
+
+    class Broken(_UsersPrivate):
+        def _params(self):
+            raise RuntimeError("no params")
+
+    assert repr(Broken(1.0)) == "Broken()"  # repr never fails
+
+
+def test_scale_fn_references_are_checked_with_clear_errors():
+    from lrkit.schedules.base import ref_to_fn
+
+    assert ref_to_fn(f"{__name__}:half_life") is half_life
+    with pytest.raises(ValueError) as e:
+        ref_to_fn("half_life")
+    assert str(e.value) == "scale_fn reference must look like 'module:qualname', got 'half_life'"
+    with pytest.raises(ValueError) as e:
+        ref_to_fn("math:pi")
+    assert str(e.value) == "scale_fn reference 'math:pi' is not callable"
+
+
+def test_clr_momentum_is_the_lr_wave_inverted():
+    """Cyclic.momentum_schedule(): m(t) = max_m - (max_m - base_m)·(lr(t) - base_lr)/(max_lr - base_lr), with the
+    same wave (custom scale_fn and scale_mode included)."""
+    t = np.arange(2000)
+    for kw in ({"mode": "exp_range", "gamma": 0.999}, {"scale_fn": half_life, "scale_mode": "iterations"},
+               {"scale_fn": half_life, "scale_mode": "cycle"}):
+        c = S.Cyclic(0.01, 0.11, 150, 100, base_momentum=0.8, max_momentum=0.95, **kw)
+        m = c.momentum_schedule()
+        np.testing.assert_allclose(m(t), 0.95 - 0.15 * (c(t) - 0.01) / 0.1, rtol=0, atol=1e-12)
+        assert m.to_config()["scale_mode"] == c.scale_mode and m.scale_fn is c.scale_fn
+
+
+def test_cyclic_momentum_checks_and_defaults():
+    d = S.CyclicMomentum(0.8, 0.9)
+    assert (d.step_size_up, d.step_size_down, d.mode, d.gamma, d.scale_fn, d.scale_mode) == (
+        2000, None, "triangular", 1.0, None, "cycle")
+    assert S.CyclicMomentum(0.9, 0.9)(np.arange(5)).tolist() == [0.9] * 5  # equal bounds: a constant
+    for args, msg in [((-0.1, 0.9), "base_momentum must be >= 0, got -0.1"),
+                      ((0.8, -1), "max_momentum must be >= 0, got -1"),
+                      ((0.9, 0.8), "max_momentum=0.8 must be >= base_momentum=0.9")]:
+        with pytest.raises(ValueError) as e:
+            S.CyclicMomentum(*args)
+        assert str(e.value) == msg
+
+
+@pytest.mark.parametrize("prefix,want", [(True, [5, 15, 35, 75]), (False, [0, 10, 30, 70])])
+def test_cycle_starts_count_a_warmup_prefix(prefix, want):
+    s = S.CosineWarmRestarts(10, 2, eta_max=1.0, warmup_steps=5, warmup_prefix=prefix)
+    assert s.cycle_starts(4) == want
