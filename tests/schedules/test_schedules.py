@@ -64,6 +64,9 @@ def _run_torch(make_sched, n_steps, opt, with_momentum=False):
 @example(base_lr=0.001, span=0.05, up=123, down=None, mode="triangular2", gamma=1.0, n_steps=10_000)
 @example(base_lr=0.001, span=0.05, up=250, down=50, mode="exp_range", gamma=0.9997, n_steps=10_000)
 def test_cyclic_matches_torch(base_lr, span, up, down, mode, gamma, n_steps):
+    # torch's triangular2 computes 2.0 ** (cycle - 1) in python floats: past ~1024 cycles its reference
+    # raises OverflowError (found by Hypothesis: up=1, 2049 steps); lrkit's schedule has no such limit
+    assume(mode != "triangular2" or n_steps / (up + (down or up)) < 1000)
     max_lr = base_lr + span
     ours = S.Cyclic(base_lr, max_lr, up, down, mode=mode, gamma=gamma, base_momentum=0.8, max_momentum=0.9)
     ref_lr, ref_m = _run_torch(
