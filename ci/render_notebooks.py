@@ -16,7 +16,8 @@ nbconvert's ``lab`` template, after four changes made here:
 * every PNG is quantised to an adaptive palette and re-compressed (:func:`compress_png`) when that makes
   it smaller, so that ``docs/`` stays small;
 * the hidden record cell and papermill's injected-parameters cell are left out (the header names the
-  mode; the record is test machinery).
+  mode; the record is test machinery); any other collapsed code cell (an exercise's answer) stays
+  collapsed: its code in a closed ``<details>``.
 
 ``--out`` also gets ``index.json``: one entry per page (date, machine, seconds, mode, size). The
 committed notebooks keep no outputs; only these pages carry them.
@@ -228,12 +229,27 @@ def prepare(nb: Any, facts: dict[str, Any]) -> Any:
             for out in cell.get("outputs", []):
                 if "execution_count" in out:
                     out["execution_count"] = count
+    cells = [c for cell in cells for c in _collapsed(cell)]
     header = nbformat.v4.new_markdown_cell(header_markdown(facts), metadata={"tags": [HEADER_TAG]})
     cells.insert(1, header)
     nb.cells = cells
     nb.metadata.pop("widgets", None)                # nothing left for a widget manager to load
     nb.metadata.get("papermill", {}).pop("parameters", None)
     return nb
+
+
+def _collapsed(cell: Any) -> list[Any]:
+    """A code cell collapsed in the notebook (``jupyter.source_hidden``, e.g. an exercise's answer) stays
+    collapsed on the page: its code in a closed ``<details>``, then its outputs."""
+    import nbformat
+
+    if cell.cell_type != "code" or not cell.metadata.get("jupyter", {}).get("source_hidden"):
+        return [cell]
+    fold = nbformat.v4.new_markdown_cell(
+        "<details><summary>Show the code (collapsed in the notebook)</summary>\n\n<pre><code>"
+        + html.escape(cell.source) + "</code></pre>\n</details>")
+    cell.metadata.setdefault("transient", {})["remove_source"] = True
+    return [fold, cell]
 
 
 def render_page(executed: str | os.PathLike, facts: dict[str, Any], out_dir: str | os.PathLike) -> Path:

@@ -149,3 +149,15 @@ def test_docs_and_the_tree_stay_small():
     assert docs < DOCS_LIMIT, f"docs/ holds {docs / 1e6:.1f} MB (limit {DOCS_LIMIT / 1e6:.0f} MB)"
     tree = _tracked_bytes()
     assert tree < TREE_LIMIT, f"the tracked tree is {tree / 2**20:.1f} MiB (a GPU machine takes {TREE_LIMIT >> 20})"
+
+
+def test_a_collapsed_cell_stays_collapsed_on_the_page():
+    import nbformat
+
+    rd = _module("render_notebooks")
+    answer = nbformat.v4.new_code_cell("x = 1 < 2", metadata={"jupyter": {"source_hidden": True}})
+    fold, cell = rd._collapsed(answer)
+    assert fold.cell_type == "markdown" and "<details>" in fold.source and "x = 1 &lt; 2" in fold.source
+    assert cell.metadata["transient"]["remove_source"] is True
+    plain = nbformat.v4.new_code_cell("y = 2")
+    assert rd._collapsed(plain) == [plain]
