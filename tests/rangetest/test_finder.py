@@ -757,3 +757,17 @@ def test_bootstrap_rule_defaults_and_argument_checks():
             bootstrap_rule(*args, **kw)
     with pytest.raises(ValueError, match="min/0"):
         bootstrap_rule(lrs, loss, 0.05, (5, 60), "min/0")
+
+
+def test_rule_edges_by_hand():
+    """The valley is the longest *strictly* decreasing subsequence (ties: the one that ends first); steepest
+    on a single point is that point."""
+    from lrkit.rangetest import rules
+
+    vb = rules._valley_bounds
+    assert vb(np.array([2.0, 1.0])) == (0, 1)
+    assert vb(np.array([1.0, 2.0, 3.0])) == (0, 0)  # rising: no valley longer than one point
+    assert vb(np.array([5.0, 4.0, 9.0, 9.0, 9.0, 9.0, 8.0])) == (0, 1)  # flat 9s do not count; 5→4 ends first
+    assert vb(np.array([4.0, 3.0, 9.0, 2.0, 1.0])) == (0, 4)
+    assert rules.steepest(np.array([0.01]), np.array([1.0])) == 0
+    assert rules.steepest(np.array([0.01, 0.1]), np.array([2.0, 1.0])) == 0

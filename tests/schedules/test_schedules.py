@@ -411,6 +411,33 @@ def test_scalar_and_array_types_and_t_validation():
 
 # ----------------------------------------------------------------------------- bad input
 BAD = [
+    (lambda: S.Step(-0.1, 10), "^lr must"),
+    (lambda: S.MultiStep(0.1, [5], gamma=0), "^gamma must"),
+    (lambda: S.Polynomial(-1.0, 10), "^lr must"),
+    (lambda: S.Polynomial(1.0, 10, end=-0.1), "^end must"),
+    (lambda: S.Cosine(0.1, 10, eta_min=-0.1), "^eta_min must"),
+    (lambda: S.Cosine(0.1, 10, eta_min=0.2), "^eta_min=0.2 must be <= lr=0.1"),
+    (lambda: S.SlantedTriangular(0.01, 0), "^total_steps must"),
+    (lambda: S.SlantedTriangular(0.01, 100, cut_frac="x"), "^cut_frac must"),
+    (lambda: S.SlantedTriangular(0.01, 100, cut_frac=1.0), r"^cut_frac must be in \(0, 1\), got 1.0"),
+    (lambda: S.SlantedTriangular(0.01, 100, ratio="x"), "^ratio must"),
+    (lambda: S.SlantedTriangular(0.01, 100, ratio=0.5), "^ratio must be >= 1, got 0.5"),
+    (lambda: S.OneCycle(0.1, 100, max_momentum=-1), "^max_momentum must"),
+    (lambda: S.WSD(0.1, 100, -1, cooldown_steps=10), "^warmup_steps must"),
+    (lambda: S.WSD(0.1, 100, 10, cooldown_steps=10).branch(-1), "^decay_start must"),
+    (lambda: S.CosineWarmRestarts(10, eta_max=0.1, eta_min=-1), "^eta_min must"),
+    (lambda: S.Decayed(S.Constant(0.1), 0), "^gamma must"),
+    (lambda: S.Decayed(S.Constant(0.1), 1.5), r"^gamma must be in \(0, 1\], got 1.5"),
+    (lambda: S.Sequence([], []), "^schedules must be a non-empty list of Schedule objects$"),
+    (lambda: S.Sequence([S.Constant(0.1), 0.2], [5]), "^schedules must be a non-empty list"),
+    (lambda: S.Sequence([S.Constant(0.1)] * 3, [5]),
+     r"^milestones must have len\(schedules\) - 1 = 2 entries, got 1$"),
+    (lambda: S.Sequence([S.Constant(0.1)] * 3, [5, 5]), r"^milestones must be strictly increasing, got \[5, 5\]"),
+    (lambda: S.Sequence([S.Constant(0.1)] * 3, [6, 5]), r"^milestones must be strictly increasing"),
+    (lambda: S.Sequence([S.Cosine(0.1, 3), S.Constant(0.1)], [5]),
+     "^milestones: schedule 0 has total_steps=3 but its segment is 5 steps$"),
+    (lambda: S.Sequence([S.Constant(0.1), S.Cosine(0.1, 3), S.Constant(0.1)], [2, 7]),
+     "^milestones: schedule 1 has total_steps=3 but its segment is 5 steps$"),
     (lambda: S.Cyclic(0.1, 0.01, 10), "max_lr"),
     (lambda: S.Cyclic(-0.1, 0.01, 10), "base_lr"),
     (lambda: S.Cyclic(0.01, 0.1, 0), "step_size_up"),
@@ -470,6 +497,43 @@ BAD = [
 def test_bad_input_names_argument(make, arg):
     with pytest.raises(ValueError, match=arg):
         make()
+
+
+def test_edges_that_are_allowed():
+    """The limits each check lets through (a check one step too strict would refuse them)."""
+    assert S.Cosine(0.1, 10, eta_min=0.1)(5) == pytest.approx(0.1)  # eta_min == lr: a constant
+    assert S.SlantedTriangular(0.01, 100, cut_frac=0.5, ratio=1)(0) == 0.01  # ratio 1: starts at max_lr
+    assert S.Decayed(S.Constant(0.1), 1.0)(50) == 0.1  # gamma == 1: no decay
+    assert S.WSD(0.1, 100, 10, cooldown_steps=10).branch(10).total_steps == 20  # decay_start == warmup_steps
+    assert S.WSD(0.1, 100, 0, cooldown_steps=10).branch(0)(0) == 0.1  # decay_start 0 without warm-up
+    # a finite schedule may end one step before its milestone (it is not asked for t == its segment)
+    seq = S.Sequence([S.Cosine(0.1, 4), S.Constant(0.01)], [5])
+    assert seq.total_steps is None and seq(4) == S.Cosine(0.1, 4)(4) and seq(5) == 0.01
+    seq = S.Sequence([S.Constant(0.5), S.Cosine(0.1, 3), S.Constant(0.1), S.Cosine(0.2, 10)], [2, 6, 9])
+    assert seq.total_steps == 19 and seq(19) == 0.0 and seq(6) == 0.1 and seq(1) == 0.5
+    assert S.Decayed(S.Cosine(0.1, 40), 0.9).total_steps == 40 and (S.Cosine(0.1, 40) * 2).total_steps == 40
+
+
+def test_clr_policies_pass_every_argument_on():
+    kw = {"base_momentum": 0.8, "max_momentum": 0.9}
+    for make, mode in [(S.triangular, "triangular"), (S.triangular2, "triangular2")]:
+        c = make(0.001, 0.006, 300, 100, **kw)
+        assert (c.mode, c.step_size_up, c.step_size_down, c.base_momentum) == (mode, 300, 100, 0.8)
+    k = S.exp_range_keras(0.001, 0.006, 300, 0.999, 100, **kw)
+    assert (k.mode, k.gamma, k.step_size_down, k.max_momentum) == ("exp_range", 0.999, 100, 0.9)
+    e = S.exp_range(0.001, 0.006, 300, 0.999, step_size_down=100)
+    assert (e.schedule.step_size_up, e.schedule.step_size_down, e.gamma) == (300, 100, 0.999)
+
+
+@pytest.mark.parametrize("scale_mode", ["cycle", "iterations"])
+def test_cyclic_custom_scale_fn_matches_torch(scale_mode):
+    """A custom scale_fn, read per cycle or per iteration (torch CyclicLR(scale_fn=…, scale_mode=…))."""
+    n = 3000
+    ours = S.Cyclic(0.001, 0.011, 150, 250, scale_fn=half_life, scale_mode=scale_mode)
+    ref, _ = _run_torch(lambda o: torch.optim.lr_scheduler.CyclicLR(o, 0.001, 0.011, 150, 250, scale_fn=half_life,
+                                                                       scale_mode=scale_mode, cycle_momentum=False),
+                        n, _sgd())
+    np.testing.assert_allclose(ours(np.arange(n)), ref, rtol=0, atol=TOL)
 
 
 # ----------------------------------------------------------------------------- speed, config, pickle
