@@ -67,7 +67,7 @@ clean:
 	rm -rf build .pytest_cache .hypothesis
 
 # the mutation score of the pure core (issue #30): mutmut in a scratch copy (build/mutation), one worker,
-# ~25 min on 2 cores; installs mutmut into the venv on demand. Not part of CI.
+# ~40 min on 2 half-busy cores; installs mutmut into the venv on demand. Not part of CI.
 .PHONY: mutation
 mutation: setup-dev
 	bash ci/mutation.sh $(VENV)
