@@ -87,7 +87,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
                      epochs=args.epochs, find_iters=args.find_iters, seed=args.seed, device=device,
                      progress=not args.no_progress)
     rt, sug, L = res.range_test, res.suggestion, res.loaders
-    print(f"CIFAR-10 from {cifar.source}: {L.train.num_examples} training images, "
+    print(f"CIFAR-10 from {cifar.folder}: {L.train.num_examples} training images, "
           f"{L.test.num_examples} test images, device {device}")
     uses = rt.for_uses()
     print(f"range test: {len(rt)} points ({rt.reason}), regime {sug.regime}; suggestions: "

@@ -39,7 +39,7 @@ def test_box_uses_lite_when_paper_is_missing_and_says_so(tmp_path):
     assert "paper scale is not run yet" in md and "paper: not run yet" in md
     assert "| fixed | 70 | 1 | 60.00 | 81.4 @ 70,000 it |" in md
     assert "| triangular2 | 25 | 1 | 62.00 | 81.4 @ 25,000 it |" in md
-    assert "at iteration 20 = 1/3.50 of fixed's 70" in md             # report's own note, quoted
+    assert "seed 0: iteration 20" in md and "1/2.8 of its iterations" in md  # the report's own note, quoted
     assert "**yes** at this scale" in md
 
 
