@@ -19,10 +19,13 @@ def suggest(lrs, loss, use):
 def sweep(start=1e-6, end=10.0, n=100, *, depth=0.8, end_of_descent=1e-2, blowup=1.0, noise=0.0, L0=2.3,
           seed=0, flat=False):
     """A synthetic sweep: flat at ``L0``, a logistic descent by ``depth`` ending near ``end_of_descent``,
-    then a blow-up past ``blowup`` (None: no blow-up); Gaussian noise of SD ``noise``."""
+    then a blow-up past ``blowup`` (None: no blow-up); Gaussian noise of SD ``noise``. As in a real sweep,
+    the descent comes log10 k decades earlier when the sweep takes k× more steps per decade than the
+    reference density (``R.DENSITY_REF``); the blow-up does not move."""
     lr = np.geomspace(start, end, n)
     x = np.log10(lr)
-    centre = math.log10(end_of_descent) - 0.8
+    per_decade = (n - 1) / math.log10(end / start)
+    centre = math.log10(end_of_descent) - 0.8 - math.log10(per_decade / R.DENSITY_REF)
     loss = np.full(n, L0) if flat else L0 - depth * L0 / (1 + np.exp(-(x - centre) / 0.25))
     if blowup is not None:
         loss = loss + np.where(x > math.log10(blowup), 10 ** (3 * (x - math.log10(blowup))) - 1, 0.0)
@@ -31,8 +34,8 @@ def sweep(start=1e-6, end=10.0, n=100, *, depth=0.8, end_of_descent=1e-2, blowup
 
 
 def test_a_clear_descent_then_a_blow_up_is_read_as_such():
-    r = R.read_sweep(*sweep())
-    assert r.regime == "descent"
+    r = R.read_sweep(*sweep(n=int(7 * R.DENSITY_REF) + 1))  # the reference density: x_end is the anchor
+    assert r.regime == "descent" and r.anchor == pytest.approx(r.x_end, abs=1e-9)
     # the blow-up: where the loss is back above its start (the synthetic rise passes L0 ≈ 0.1 decade past 1.0)
     assert math.log10(r.lr_blowup) == pytest.approx(0.1, abs=0.15)
     # the end of the descent: where the logistic's slope falls to a quarter of its steepest, f(1 - f) = 1/16,
@@ -81,13 +84,16 @@ def test_the_suggestion_does_not_move_with_num_iter_or_start_lr(n, start):
 
 
 def test_known_answers_of_the_uses():
-    """constant / one_cycle / clr differ only by their offsets, in decades, from one anchor; CLR's lower
-    bound is its upper bound ÷ CLR_RATIO."""
+    """constant / one_cycle / clr differ only by their offsets, in decades, from one anchor (the end of the
+    descent, moved by the sweep's density against the reference); CLR's lower bound is its upper bound ÷
+    CLR_RATIO."""
     lrs, loss = sweep()
     r = R.read_sweep(lrs, loss)
+    density = 99 / 7  # 100 points over the 7 decades 1e-6 … 10
+    assert r.anchor == pytest.approx(r.x_end + math.log10(density / R.DENSITY_REF), abs=1e-9)
     for use in R.USES:
         s = suggest(lrs, loss, use)
-        assert math.log10(s.lr) == pytest.approx(r.x_end + R.USE_OFFSET[use], abs=1e-12)
+        assert math.log10(s.lr) == pytest.approx(r.anchor + R.USE_OFFSET[use], abs=1e-12)
     clr = suggest(lrs, loss, "clr")
     assert clr.base_lr == pytest.approx(clr.lr / R.CLR_RATIO)
 
