@@ -88,17 +88,25 @@ def test_no_test_code_in_the_tutorial(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_ends_with_exercises(path):
-    """The last visible cell: '## Exercises' with 5–8 numbered questions and 2–3 'Try it' experiments."""
+    """The last visible cell: '## Exercises' with numbered questions and 2–3 'Try it' experiments. A notebook
+    rewritten for #27 (its cell has '## Further reading') has 12–20 questions, answers in collapsed
+    ``<details>`` blocks, and further reading with arXiv links; the others keep 5–8 questions."""
     import re
 
     nb = nbformat.read(str(path), as_version=4)
     ex = nb.cells[-2]
     assert ex.cell_type == "markdown" and ex.source.startswith("## Exercises"), \
         f"{path.name}: the cell before the record cell must be '## Exercises'"
-    questions, _, tries = ex.source.partition("**Try it**")
+    body, _, reading = ex.source.partition("## Further reading")
+    questions, _, tries = body.partition("**Try it**")
     n_q = len(re.findall(r"^\d+\. ", questions, flags=re.M))
     n_try = len(re.findall(r"^\* ", tries, flags=re.M))
-    assert 5 <= n_q <= 8, f"{path.name}: {n_q} questions (want 5-8)"
+    if reading:
+        assert 12 <= n_q <= 20, f"{path.name}: {n_q} questions (want 12-20)"
+        assert questions.count("<details>") >= n_q // 2, f"{path.name}: answers in <details> for most questions"
+        assert "https://arxiv.org/abs/" in reading, f"{path.name}: further reading without an arXiv link"
+    else:
+        assert 5 <= n_q <= 8, f"{path.name}: {n_q} questions (want 5-8)"
     assert 2 <= n_try <= 3, f"{path.name}: {n_try} 'Try it' experiments (want 2-3)"
     for item in re.split(r"^\* ", tries, flags=re.M)[1:]:
         assert "`" in item, f"{path.name}: a 'Try it' item must name the parameter/variable to change: {item[:60]!r}"
