@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -121,6 +122,8 @@ def test_run_one_resumes_after_a_kill_with_nothing_lost(tmp_path, synthetic, mon
     monkeypatch.setattr(T, "evaluate", real_eval)
     resumed = run_one(spec, 0, out=tmp_path / "b", **kw)
     assert [n for *_, n in steps_taken(folder)] == [12, 4]  # killed after 12 steps; resumed: 8 … 11
+    assert (resumed["experiment"], resumed["scale"], resumed["run"], resumed["seed"]) == ("t", "smoke", "tiny", 0)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}", resumed["finished"])
     for key in ("iteration", "lr", "train_loss", "evals"):
         assert resumed["history"][key] == clean["history"][key]
     assert not list((folder / ".ckpt").glob("*.pt"))  # cleaned up when done

@@ -107,3 +107,23 @@ def test_results_are_loaded_in_name_order_gzipped_or_not(tmp_path, monkeypatch):
     (folder / "d-seed0.json").write_text("{ not json")
     with pytest.raises(store.BenchError, match=r"^stored result .*; move it away or choose another --out$"):
         store.load_result(folder / "d-seed0.json")
+
+
+def test_a_manifest_without_runs_is_merged_and_specs_hash_apart(tmp_path):
+    import json
+
+    from lrkit import __version__
+    from lrkit.bench.spec import Experiment, RunSpec, scaled
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": store.MANIFEST_FORMAT, "lrkit": __version__}))
+    store.write_manifest(tmp_path, "exp", "lite", [_Run("a", "h1")])
+    assert json.loads((tmp_path / "manifest.json").read_text())["runs"] == {"a": "h1"}
+    assert [scaled(0.4), scaled(2.5), scaled(3.5)] == [1, 2, 4]  # rounded (half to even), at least 1
+    a = RunSpec("x", model="mlp", optimizer={"name": "sgd", "lr": 0.1}, schedule={"name": "Constant", "lr": 0.1},
+                iterations=10, batch_size=8, eval_every=5)
+    b = RunSpec("x", model="mlp", optimizer={"name": "sgd", "lr": 0.1}, schedule={"name": "Constant", "lr": 0.1},
+                iterations=11, batch_size=8, eval_every=5)
+    assert len(a.config_hash()) == 12 and a.config_hash() != b.config_hash()
+    seen = []
+    exp = Experiment("e", "t", "r", "d", {"lite": 0.1}, lambda scale, f: seen.append((scale, f)) or [a])
+    assert exp.runs("lite") == [a] and exp.runs("paper") == [a] and seen == [("lite", 0.1), ("paper", 1.0)]

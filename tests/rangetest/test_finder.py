@@ -725,7 +725,7 @@ def _bootstrap_by_hand(lrs, loss, smoothing, window, spec, n_boot, ci, seed):
 
 
 @pytest.mark.parametrize("n_boot,ci,seed,smoothing,spec", [(1, 0.9, 0, 0.05, "min/10"), (7, 0.5, 3, 0.1, "valley"),
-                                                           (40, 0.8, 11, 0.05, "steepest")])
+                                                           (40, 0.8, 11, 0.05, "steepest"), (9, 0.9, 1, 0.5, "min/3")])
 def test_bootstrap_rule_follows_its_documented_recipe(n_boot, ci, seed, smoothing, spec):
     from lrkit.rangetest.rules import bootstrap_rule
 
@@ -748,6 +748,10 @@ def test_bootstrap_rule_defaults_and_argument_checks():
     lrs, loss = _noisy_curve()
     args = (lrs, loss, 0.05, (5, 60), "min/10")
     assert bootstrap_rule(*args) == bootstrap_rule(*args, n_boot=200, ci=0.9, seed=0)  # the documented defaults
+    import inspect
+
+    params = inspect.signature(bootstrap_rule).parameters
+    assert (params["n_boot"].default, params["ci"].default, params["seed"].default) == (200, 0.9, 0)
     assert bootstrap_rule(*args, n_boot=1, ci=1e-9)[0] > 0  # the smallest allowed n_boot; ci open at 0
     lr, low, high = bootstrap_rule(*args, n_boot=50, ci=0.999999)
     assert low <= lr <= high
@@ -769,5 +773,21 @@ def test_rule_edges_by_hand():
     assert vb(np.array([1.0, 2.0, 3.0])) == (0, 0)  # rising: no valley longer than one point
     assert vb(np.array([5.0, 4.0, 9.0, 9.0, 9.0, 9.0, 8.0])) == (0, 1)  # flat 9s do not count; 5→4 ends first
     assert vb(np.array([4.0, 3.0, 9.0, 2.0, 1.0])) == (0, 4)
+    assert vb(np.array([1.0, 5.0, 4.0])) == (1, 2)  # the first point (not above 5) is no part of it
+    lrs = np.logspace(-4, 0, 5)
+    assert rules.valley(lrs, np.array([1.0, 5.0, 4.0, 3.0, 2.0])) == 2  # half way along 1 … 4
     assert rules.steepest(np.array([0.01]), np.array([1.0])) == 0
+    # rules with a factor: '/' divides, '*' multiplies; the LR is clamped to the window
+    y = np.array([5.0, 4.0, 3.0, 2.0, 1.0])
+    assert rules.apply_rule("min/10", lrs, y) == (4, 0.1)
+    assert rules.apply_rule("min*3", lrs, y) == (4, 1.0)  # 3.0 clamped to the last LR
+    assert rules.apply_rule("minimum", lrs, np.array([1.0, 2.0, 3.0, 4.0, 5.0])) == (0, 1e-4)
+    assert rules.apply_rule("min/100", lrs, np.array([1.0, 2.0, 3.0, 4.0, 5.0]))[1] == 1e-4  # clamped up
+    assert rules.parse_rule("valley*3") == ("valley", 3.0) and rules.parse_rule("min/4") == ("min", 0.25)
+    for bad in ("min/-10", "min*0", "min*-2", "min/x", "nope/3"):
+        with pytest.raises(ValueError, match=r"^method must be one of"):
+            rules.parse_rule(bad)
+    np.testing.assert_array_equal(rules.centered_mean(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), 1),
+                                  [1.5, 2.0, 3.0, 4.0, 4.5])
+    np.testing.assert_array_equal(rules.centered_mean(np.array([1.0, 2.0, 6.0]), 5), [3.0, 3.0, 3.0])
     assert rules.steepest(np.array([0.01, 0.1]), np.array([2.0, 1.0])) == 0

@@ -521,12 +521,12 @@ def test_edges_that_are_allowed():
 
 
 def test_clr_policies_pass_every_argument_on():
-    kw = {"base_momentum": 0.8, "max_momentum": 0.9}
+    kw = {"base_momentum": 0.7, "max_momentum": 0.85}  # not Cyclic's defaults (0.8, 0.9)
     for make, mode in [(S.triangular, "triangular"), (S.triangular2, "triangular2")]:
         c = make(0.001, 0.006, 300, 100, **kw)
-        assert (c.mode, c.step_size_up, c.step_size_down, c.base_momentum) == (mode, 300, 100, 0.8)
+        assert (c.mode, c.step_size_up, c.step_size_down, c.base_momentum) == (mode, 300, 100, 0.7)
     k = S.exp_range_keras(0.001, 0.006, 300, 0.999, 100, **kw)
-    assert (k.mode, k.gamma, k.step_size_down, k.max_momentum) == ("exp_range", 0.999, 100, 0.9)
+    assert (k.mode, k.gamma, k.step_size_down, k.max_momentum) == ("exp_range", 0.999, 100, 0.85)
     e = S.exp_range(0.001, 0.006, 300, 0.999, step_size_down=100)
     assert (e.schedule.step_size_up, e.schedule.step_size_down, e.gamma) == (300, 100, 0.999)
 
@@ -740,3 +740,29 @@ def test_cyclic_momentum_checks_and_defaults():
 def test_cycle_starts_count_a_warmup_prefix(prefix, want):
     s = S.CosineWarmRestarts(10, 2, eta_max=1.0, warmup_steps=5, warmup_prefix=prefix)
     assert s.cycle_starts(4) == want
+
+
+def test_scale_fns_that_numpy_cannot_vectorise_and_constant_ones():
+    """A scale_fn written for one float at a time (math.log) is applied point by point; one that returns a
+    single number for the whole array is broadcast."""
+    t = np.arange(1200)
+    x = np.abs(t / 100 - 2 * np.floor(1 + t / 200) + 1)
+    tri = np.maximum(0, 1 - x)
+    cyc = np.floor(1 + t / 200)
+    scalar = S.Cyclic(0.001, 0.011, 100, scale_fn=lambda c: 1 / (1 + math.log(c)))
+    np.testing.assert_allclose(scalar(t), 0.001 + 0.01 * tri / (1 + np.log(cyc)), rtol=0, atol=1e-15)
+    const = S.Cyclic(0.001, 0.011, 100, scale_fn=lambda c: 0.5)
+    np.testing.assert_allclose(const(t), 0.001 + 0.005 * tri, rtol=0, atol=1e-15)
+
+
+def test_small_corners_of_the_base_and_classic_schedules():
+    class Flat(S.Schedule):  # a _value that returns one number: broadcast to the shape of t
+        def _value(self, t):
+            return 0.3
+
+        def _params(self):
+            return {}
+
+    assert Flat()(np.arange(4)).tolist() == [0.3] * 4 and Flat()(2) == 0.3
+    assert S.Exponential(0.0, 2.0)(np.arange(3)).tolist() == [0.0, 0.0, 0.0]  # lr 0: 0, not 0 * inf
+    assert S.SlantedTriangular(0.01, 100).ratio == 32 and S.SlantedTriangular(0.01, 100).cut_frac == 0.1  # ULMFiT
