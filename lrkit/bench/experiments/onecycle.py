@@ -28,7 +28,7 @@ import numpy as np
 from ... import schedules as S
 from ...data import cifar10_loaders
 from ...models import get_model
-from ...rangetest import lr_from_range_test
+from ...rangetest import USE_RULES, lr_from_range_test
 from ...training import make_optimizer
 from ...utils import seed_everything
 from ..analysis import Reading, acc_at, anytime_notes, paired, plus_minus
@@ -49,7 +49,9 @@ _OC = {"smoke": (1, 2, {"n_per_class": 50, "test_per_class": 50}),
 #: cycle 0.1 → 3.0 → 0.1 with stepsize 5k, 10k iterations. ``full`` scales every iteration count by 1/10 and uses
 #: ResNet-20 at 125 per batch (the authors' ResNet-20 log ran the same schedules): (factor, net, batch)
 _ST = {"full": (0.1, "resnet20", 125), "paper": (1.0, "resnet56", 1000)}
-_ST_FINDER = {"use": "one_cycle", "start_lr": 1e-5, "end_lr": 10.0, "num_iter": 200}
+#: the range test of ``clr_range_test``: its sweep and the reading's rule for the use (a refit reading is a new
+#: configuration, so stored runs of an older rule are never mixed with the new ones)
+_ST_FINDER = {"use": "one_cycle", "start_lr": 1e-5, "end_lr": 10.0, "num_iter": 200, "rule": USE_RULES["one_cycle"]}
 
 
 def _onecycle(scale: str, f: float) -> list[RunSpec]:
