@@ -98,6 +98,21 @@ def best(where: str, run: str, every: int = 1, until: int | None = None) -> floa
     return float(np.mean(vals))
 
 
+def first_reach(where: str, run: str, base: str, seed: int, unit: str = "epoch") -> float:
+    """The first evaluation (epoch or iteration) at which ``run``'s seed ``seed`` reaches ``base``'s mean final
+    test accuracy (the anytime reading); NaN if it never does."""
+    from .analysis import first_reaching
+
+    target = final(where, base) / 100
+    for r in _runs(where, run):
+        if r["seed"] == seed:
+            it = first_reaching(r, target)
+            if it is None:
+                return math.nan
+            return it / (r["history"].get("steps_per_epoch") or 1) if unit == "epoch" else float(it)
+    raise ValueError(f"{where}/{run} has no seed {seed}")
+
+
 def seeds(where: str, run: str) -> float:
     return float(len(_runs(where, run)))
 
@@ -125,7 +140,7 @@ def value(file: str, key: str) -> float:
 
 
 FUNCTIONS: dict[str, Callable[..., float]] = {f.__name__: f for f in (final, final_sd, seed_acc, best, seeds, paired,
-                                                                      value)}
+                                                                      first_reach, value)}
 
 
 def evaluate(call: str) -> float:
