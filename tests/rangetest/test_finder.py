@@ -763,7 +763,7 @@ def test_bootstrap_rule_defaults_and_argument_checks():
         bootstrap_rule(lrs, loss, 0.05, (5, 60), "min/0")
 
 
-def test_rule_edges_by_hand():
+def test_rule_edges_and_factors_by_hand():
     """The valley is the longest *strictly* decreasing subsequence (ties: the one that ends first); steepest
     on a single point is that point."""
     from lrkit.rangetest import rules
