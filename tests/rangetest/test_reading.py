@@ -105,3 +105,23 @@ def test_bad_sweeps_fail_with_one_clear_message():
         R.read_sweep([1e-3, 1e-2, 1e-1], [2.3, 2.2])
     with pytest.raises(ValueError, match="must increase"):
         R.read_sweep(np.geomspace(1, 1e-3, 10), np.linspace(2, 1, 10))
+
+
+def test_the_shipped_offsets_give_these_lrs_on_a_hand_made_curve():
+    """Known answers, derived by hand: a noiseless sweep at the reference density whose descent ends at 1e-2
+    (the logistic's quarter-slope point) and blows up past 1.0. The end of the descent is read at
+    10^(-2.8 + 0.66) ≈ 10^-2.14; the shipped offsets (fitted on the benchmark's tuning half, BENCHMARKS.md §3)
+    put a constant LR 0.55 decades below it, the one-cycle peak 0.30 below and CLR's max 0.05 below; a flat
+    curve that blows up at 1.0 gets the blow-up × 10^(offset − 1.14). Changing a constant fails this test."""
+    n = int(7 * R.DENSITY_REF) + 1
+    lrs, loss = sweep(n=n)
+    x_end = R.read_sweep(lrs, loss).x_end
+    assert x_end == pytest.approx(-2.14, abs=0.08)
+    want = {"constant": -0.55, "one_cycle": -0.30, "clr": -0.05}
+    for use, offset in want.items():
+        assert math.log10(suggest(lrs, loss, use).lr) == pytest.approx(x_end + offset, abs=1e-9), use
+    flat_lrs, flat_loss = sweep(n=n, flat=True)
+    blow = R.read_sweep(flat_lrs, flat_loss).lr_blowup
+    for use, offset in want.items():
+        assert math.log10(suggest(flat_lrs, flat_loss, use).lr) == pytest.approx(math.log10(blow) + offset - 1.14,
+                                                                                 abs=1e-9), use
