@@ -15,6 +15,15 @@ Notebook 01 uses these to make the update rule ``new_w = w - lr * grad(w)`` visi
 :func:`gradient_descent` returns a :class:`Trajectory`; :func:`classify_lr` names the regime;
 :func:`update_steps` tabulates the first steps of the update rule; :func:`plot_gradient_descent` and
 :func:`plot_lr_regimes` draw them (matplotlib, imported when drawing).
+
+Beyond plain gradient descent (notebook 01 §3 and §7):
+
+* :func:`heavy_ball` — gradient descent with momentum (PyTorch's form ``v ← μ·v + ∇f``, ``w ← w − lr·v``);
+  :func:`steps_to` counts the steps a trajectory needs to shrink its loss gap by a factor;
+  :func:`plot_paths` draws several trajectories on one surface.
+* :func:`noisy_gd` — gradient descent with Gaussian gradient noise (a model of SGD's minibatch noise) on many
+  independent chains at once, with an LR per step; :func:`noise_ball_gap` is the loss gap it settles at for a
+  constant LR on a quadratic, :func:`plot_noise_ball` draws the ball and the gap over time.
 """
 
 from __future__ import annotations
@@ -39,6 +48,13 @@ __all__ = [
     "plot_gradient_descent",
     "plot_lr_regimes",
     "REGIMES",
+    "heavy_ball",
+    "steps_to",
+    "plot_paths",
+    "NoisyRun",
+    "noisy_gd",
+    "noise_ball_gap",
+    "plot_noise_ball",
 ]
 
 REGIMES = ("too small", "good", "too large", "divergent")
@@ -326,6 +342,116 @@ def update_steps(surface: str | Surface, start: Any, lr: float, steps: int = 5) 
     return rows
 
 
+def heavy_ball(surface: str | Surface, start: Any, lr: float, momentum: float, steps: int, *,
+               blowup: float = 1e6) -> Trajectory:
+    """Gradient descent with (heavy-ball) momentum, in PyTorch's form (``torch.optim.SGD``, no dampening)::
+
+        v ← momentum · v + ∇f(w);   w ← w − lr · v        (v = 0 at the start)
+
+    Along a direction where the gradient stays ``g`` the velocity grows to ``g / (1 − momentum)``: the
+    effective step is ``lr / (1 − momentum)``. On a quadratic of curvature ``λ`` the iteration is stable for
+    ``0 < lr·λ < 2·(1 + momentum)``. ``momentum = 0`` is :func:`gradient_descent`. The Trajectory's
+    ``meta["momentum"]`` holds ``momentum``; ``diverged`` as in :func:`gradient_descent`.
+    """
+    surf = get_surface(surface)
+    if not np.isfinite(lr) or lr < 0:
+        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+    if int(steps) != steps or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    w = surf._w(start).astype(np.float64).reshape(surf.dim)
+    ref = max(1.0, float(np.linalg.norm(w - surf.minimum)))
+    v = np.zeros_like(w)
+    ws, gs, diverged = [w.copy()], [], False
+    for _ in range(int(steps)):
+        g = surf.grad(w)
+        gs.append(g)
+        v = momentum * v + g
+        w = w - lr * v
+        if not np.all(np.isfinite(w)) or np.linalg.norm(w - surf.minimum) > blowup * ref:
+            diverged = True
+            ws.append(np.where(np.isfinite(w), w, np.nan))
+            break
+        ws.append(w.copy())
+    W = np.array(ws)
+    gs.append(surf.grad(W[-1]) if np.all(np.isfinite(W[-1])) else np.full(surf.dim, np.nan))
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = np.asarray(surf.loss(W), dtype=np.float64)
+    return Trajectory(w=W, loss=loss, grad=np.array(gs), lr=float(lr), surface=surf.name, diverged=diverged,
+                      meta={"momentum": float(momentum)})
+
+
+def steps_to(traj: Trajectory, surface: str | Surface, factor: float = 1e-6) -> int | None:
+    """The first step at which ``traj``'s loss gap ``f(w) − f*`` is at most ``factor`` × its gap at the
+    start, or None if it never gets there (or diverged first)."""
+    surf = get_surface(surface)
+    if not 0 < factor < 1:
+        raise ValueError(f"factor must be in (0, 1), got {factor!r}")
+    gap = traj.loss - surf.min_loss
+    hit = np.flatnonzero(np.isfinite(gap) & (gap <= factor * gap[0]))
+    return int(hit[0]) if len(hit) else None
+
+
+@dataclass
+class NoisyRun:
+    """What :func:`noisy_gd` returns: the LR of every step, the loss gap averaged over the chains after every
+    step (``gap[0]`` at the start, ``len(lr) + 1`` values) and every chain's last iterate ``[chains, dim]``."""
+
+    lr: np.ndarray
+    gap: np.ndarray
+    final_w: np.ndarray
+    noise: float
+
+
+def noisy_gd(surface: str | Surface, lrs: Any, *, noise: float = 1.0, chains: int = 500, start: Any = None,
+             seed: int = 0) -> NoisyRun:
+    """Gradient descent with noisy gradients on ``chains`` independent copies at once::
+
+        w ← w − lr_t · (∇f(w) + noise · ξ),    ξ ~ N(0, I) drawn afresh for every chain and step
+
+    — the textbook model of SGD: a minibatch gradient is the full gradient plus zero-mean noise. ``lrs``
+    is one LR per step (a sequence; its length is the number of steps). With a constant LR on a quadratic the
+    chains stop converging and spread over a ball around the minimum whose loss gap is
+    :func:`noise_ball_gap`.
+    """
+    surf = get_surface(surface)
+    lr = np.asarray(lrs, dtype=np.float64).reshape(-1)
+    if not len(lr) or not np.all(np.isfinite(lr)) or np.any(lr < 0):
+        raise ValueError("lrs must be a non-empty sequence of finite LRs >= 0")
+    if not noise >= 0:
+        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    if int(chains) != chains or chains < 1:
+        raise ValueError(f"chains must be an int >= 1, got {chains!r}")
+    rng = np.random.default_rng(seed)
+    w0 = surf._w(surf.default_start if start is None else start).reshape(surf.dim)
+    w = np.tile(w0, (int(chains), 1))
+    gaps = [float(np.mean(surf.loss(w))) - surf.min_loss]
+    for eta in lr:
+        w = w - eta * (surf.grad(w) + noise * rng.standard_normal(w.shape))
+        gaps.append(float(np.mean(surf.loss(w))) - surf.min_loss)
+    return NoisyRun(lr=lr, gap=np.array(gaps), final_w=w, noise=float(noise))
+
+
+def noise_ball_gap(curvatures: Any, lr: float, noise: float = 1.0) -> float:
+    """The loss gap that :func:`noisy_gd` settles at with a constant ``lr`` on the quadratic
+    ``f(w) = Σ a_i w_i² / 2`` (``curvatures`` = the ``a_i``)::
+
+        E[f(w) − f*] = Σ_i lr · noise² / (2 · (2 − lr · a_i))      (≈ lr · noise² · dim / 4 for small lr)
+
+    from the stationary variance ``lr · noise² / (a_i (2 − lr a_i))`` of each coordinate: the gap grows
+    in proportion to the LR, the ball's radius like its square root. Infinite when ``lr ≥ 2 / max(a_i)``.
+    """
+    a = np.asarray(curvatures, dtype=np.float64).reshape(-1)
+    if not len(a) or np.any(a <= 0):
+        raise ValueError(f"curvatures must be > 0, got {curvatures!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    if lr * a.max() >= 2:
+        return float("inf")
+    return float(np.sum(lr * noise ** 2 / (2 * (2 - lr * a))))
+
+
 # --------------------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------------------
@@ -390,5 +516,65 @@ def plot_lr_regimes(surface: str | Surface, lrs: Mapping[str, float], *, start: 
     for row, (label, lr) in zip(axes, lrs.items(), strict=True):
         traj = gradient_descent(surf, start, lr, steps)
         plot_gradient_descent(traj, surf, axes=row, title=f"{label}: lr = {lr:g}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_paths(surface: str | Surface, trajectories: Mapping[str, Trajectory], *, title: str | None = None):
+    """Several trajectories on one 2-D ``surface``: their paths on the contours (left) and their loss gaps
+    against the step (right, log scale). Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    surf = get_surface(surface)
+    if surf.dim != 2:
+        raise ValueError(f"plot_paths draws 2-D surfaces, got {surf.name} (dim {surf.dim})")
+    fig, (a_path, a_loss) = plt.subplots(1, 2, figsize=(12, 4.2))
+    (lo, hi), (ylo, yhi) = surf.bounds
+    X, Y = np.meshgrid(np.linspace(lo, hi, 200), np.linspace(ylo, yhi, 200))
+    a_path.contour(X, Y, surf.loss(np.stack([X, Y], axis=-1)), levels=25, cmap="Greys", linewidths=0.6)
+    for k, (label, tr) in enumerate(trajectories.items()):
+        ok = np.all(np.isfinite(tr.w), axis=1)
+        a_path.plot(tr.w[ok, 0], tr.w[ok, 1], "o-", ms=2.5, lw=0.9, color=f"C{k}", label=label)
+        with np.errstate(invalid="ignore", over="ignore"):
+            gap = np.clip(tr.loss - surf.min_loss, 1e-16, 1e300)
+        a_loss.semilogy(np.arange(len(gap)), gap, color=f"C{k}", label=label)
+    a_path.plot(*surf.minimum, "*", color="gold", ms=14, mec="black")
+    a_path.set(xlim=(lo, hi), ylim=(ylo, yhi), xlabel="w₁", ylabel="w₂", title=title or surf.name)
+    a_path.legend(fontsize=8, loc="upper right")
+    a_loss.set(xlabel="step", ylabel="loss − minimum (log)", title="progress")
+    a_loss.grid(True, which="both", alpha=0.3)
+    a_loss.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_noise_ball(surface: str | Surface, runs: Mapping[str, NoisyRun], *, zoom: float = 0.6):
+    """:func:`noisy_gd` runs on a quadratic ``surface``: every chain's last iterate around the minimum
+    (left, the box ``±zoom``) and the loss gap averaged over the chains against the step (right, log-log),
+    with the plateau :func:`noise_ball_gap` predicts for each run's last LR dashed. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    surf = get_surface(surface)
+    curv = [surf.a, surf.b] if isinstance(surf, Bowl2D) else [surf.curvature]
+    fig, (a_ball, a_gap) = plt.subplots(1, 2, figsize=(12, 4.4))
+    if surf.dim == 2:
+        X, Y = np.meshgrid(np.linspace(-zoom, zoom, 200), np.linspace(-zoom, zoom, 200))
+        a_ball.contour(X, Y, surf.loss(np.stack([X, Y], axis=-1)), levels=12, cmap="Greys", linewidths=0.6)
+    for k, (label, r) in enumerate(runs.items()):
+        w = r.final_w
+        a_ball.scatter(w[:, 0], w[:, 1] if surf.dim == 2 else np.zeros(len(w)), s=5, alpha=0.5, color=f"C{k}",
+                       label=label)
+        steps = np.arange(1, len(r.gap))
+        a_gap.loglog(steps, r.gap[1:], color=f"C{k}", lw=1 + 1.2 * k, alpha=0.9, zorder=10 - k, label=label)
+        plateau = noise_ball_gap(curv, float(r.lr[-1]), r.noise) if r.lr[-1] > 0 else 0.0
+        if np.isfinite(plateau) and plateau > 0:
+            a_gap.axhline(plateau, color=f"C{k}", ls="--", lw=0.8)
+    a_ball.plot(0, 0, "*", color="gold", ms=14, mec="black")
+    a_ball.set(xlim=(-zoom, zoom), ylim=(-zoom, zoom), xlabel="w₁", ylabel="w₂", aspect="equal",
+               title="where the chains are at the end")
+    a_ball.legend(fontsize=8, loc="upper right", markerscale=3)
+    a_gap.set(xlabel="step", ylabel="mean loss − minimum", title="loss gap (dashed: the predicted ball)")
+    a_gap.grid(True, which="both", alpha=0.3)
+    a_gap.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -80,3 +80,76 @@ def test_bad_inputs():
         toy.gradient_descent("quadratic", 1.0, lr=0.1, steps=1.5)
     with pytest.raises(ValueError, match="last axis"):
         toy.Bowl2D().loss([1.0, 2.0, 3.0])
+
+
+# ------------------------------------------------------------------------------------ momentum and noise (01 §3, §7)
+def test_heavy_ball_with_no_momentum_is_gradient_descent():
+    b = toy.Bowl2D()
+    gd, hb = toy.gradient_descent(b, b.default_start, 0.09, 30), toy.heavy_ball(b, b.default_start, 0.09, 0.0, 30)
+    np.testing.assert_array_equal(gd.w, hb.w)
+    assert hb.meta == {"momentum": 0.0}
+
+
+def test_heavy_ball_effective_step_and_stability_band():
+    # a constant gradient (a linear loss is the limit of a flat direction): the step tends to lr / (1 - mu)
+    q = toy.Quadratic1D(a=1e-9)
+    tr = toy.heavy_ball(q, 1.0, 0.01, 0.9, 200)
+    step = tr.w[-2, 0] - tr.w[-1, 0]
+    assert step == pytest.approx(0.01 / (1 - 0.9) * q.grad(tr.w[-2])[0], rel=1e-3)
+    # curvature 20: plain GD diverges above lr 0.1; heavy ball with mu 0.9 is stable up to 2 (1 + 0.9) / 20 = 0.19
+    b = toy.Bowl2D()
+    assert toy.gradient_descent(b, b.default_start, 0.15, 300).diverged
+    assert not toy.heavy_ball(b, b.default_start, 0.15, 0.9, 300).diverged
+    assert toy.heavy_ball(b, b.default_start, 0.2, 0.9, 300).diverged
+
+
+def test_tuned_heavy_ball_beats_plain_gd_on_the_bowl():
+    b = toy.Bowl2D()
+    k = b.condition_number
+    mu, lr = ((k**0.5 - 1) / (k**0.5 + 1)) ** 2, 4 / (1 + k**0.5) ** 2
+    plain = toy.steps_to(toy.heavy_ball(b, b.default_start, 0.09, 0.0, 150), b)
+    tuned = toy.steps_to(toy.heavy_ball(b, b.default_start, lr, mu, 150), b)
+    assert tuned < plain / 2
+    assert toy.steps_to(toy.heavy_ball(b, b.default_start, 0.001, 0.0, 10), b) is None
+
+
+@pytest.mark.parametrize("bad", [dict(momentum=1.0), dict(momentum=-0.1), dict(lr=-1.0), dict(steps=2.5)])
+def test_heavy_ball_rejects_bad_arguments(bad):
+    args = dict(surface="ill_conditioned", start=(1.0, 1.0), lr=0.1, momentum=0.5, steps=3) | bad
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        toy.heavy_ball(**args)
+
+
+def test_noisy_gd_settles_in_the_predicted_ball():
+    b = toy.Bowl2D()
+    for lr in (0.05, 0.005):
+        run = toy.noisy_gd(b, np.full(3000, lr), noise=1.0, chains=1000, seed=1)
+        assert run.gap[-600:].mean() == pytest.approx(toy.noise_ball_gap([b.a, b.b], lr), rel=0.1)
+        assert run.final_w.shape == (1000, 2) and len(run.gap) == 3001
+    # the formula: lr σ² / (2 (2 - lr a)) per coordinate; ~ lr σ² d / 4 for small lr; infinite past 2 / max(a)
+    assert toy.noise_ball_gap([1.0, 20.0], 0.05, 2.0) == pytest.approx(0.05 * 4 / (2 * 1.95) + 0.05 * 4 / (2 * 1.0))
+    assert toy.noise_ball_gap([1.0, 1.0], 1e-6) == pytest.approx(1e-6 * 2 / 4, rel=1e-5)
+    assert toy.noise_ball_gap([1.0, 20.0], 0.1) == float("inf")
+    # no noise: plain gradient descent, chain by chain
+    quiet = toy.noisy_gd(b, np.full(20, 0.09), noise=0.0, chains=3)
+    np.testing.assert_allclose(quiet.gap, toy.gradient_descent(b, b.default_start, 0.09, 20).loss, rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [dict(lrs=[]), dict(lrs=[0.1, -0.1]), dict(noise=-1.0), dict(chains=0)])
+def test_noisy_gd_rejects_bad_arguments(bad):
+    args = dict(surface="ill_conditioned", lrs=[0.01] * 3) | bad
+    with pytest.raises(ValueError):
+        toy.noisy_gd(**args)
+
+
+def test_noise_figures_draw():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    b = toy.Bowl2D()
+    fig = toy.plot_paths(b, {"gd": toy.heavy_ball(b, b.default_start, 0.09, 0.0, 20)})
+    assert len(fig.axes) == 2
+    fig = toy.plot_noise_ball(b, {"c": toy.noisy_gd(b, np.full(50, 0.05), chains=10)})
+    assert len(fig.axes) == 2 and fig.axes[1].get_yscale() == "log"
+    with pytest.raises(ValueError, match="2-D"):
+        toy.plot_paths("quadratic", {})

@@ -298,6 +298,84 @@ def check_01(r, say):
     assert r["best_lr"]["ill_conditioned"] < r["bowl_lr_limit"]
     assert r["update_table"][0]["new_w"] == pytest.approx(2.0)
     assert r["explorer_lr_1.9"] == "too large"
+    _check_01_momentum(r, say)
+    _check_01_noise(r, say)
+    _check_01_sharpness(r, say)
+
+
+def _heavy_ball_steps(lr: float, mu: float, steps: int, a=(1.0, 20.0), start=(-4.0, 1.5), factor=1e-6):
+    """Heavy ball on the bowl ``(a₀x² + a₁y²)/2``, written again here: (steps to cut the gap by ``factor`` or
+    None, diverged, last gap)."""
+    import numpy as np
+
+    a, w, v = np.array(a), np.array(start, dtype=float), np.zeros(2)
+    gap0, hit, diverged = 0.5 * float(a @ w**2), None, False
+    for k in range(1, steps + 1):
+        v = mu * v + a * w
+        w = w - lr * v
+        gap = 0.5 * float(a @ w**2)
+        if not np.isfinite(gap) or np.linalg.norm(w) > 1e6 * np.linalg.norm(start):
+            return hit, True, gap
+        if hit is None and gap <= factor * gap0:
+            hit = k
+    return hit, diverged, gap
+
+
+def _check_01_momentum(r, say):
+    m = r["momentum"]
+    kappa = 20.0
+    mu, lr = ((kappa**0.5 - 1) / (kappa**0.5 + 1)) ** 2, 4 / (1 + kappa**0.5) ** 2
+    assert m["mu_tuned"] == pytest.approx(mu) and m["lr_tuned"] == pytest.approx(lr)
+    need = [_heavy_ball_steps(a, m, 150)[0] for a, m in ((0.09, 0.0), (lr, mu), (0.01, 0.9))]
+    assert m["steps_to"] == need
+    assert need[1] < need[0], "Polyak's tuned heavy ball must beat plain GD on the bowl"
+    _, diverged, gap = _heavy_ball_steps(0.15, 0.9, 300)
+    assert m["beyond"]["diverged"] is diverged is False, "lr·b = 3 < 2(1 + 0.9): heavy ball is stable there"
+    assert _heavy_ball_steps(0.15, 0.0, 300)[1] is True, "…where plain GD diverges"
+    say.check("momentum", plain=need[0], mu=mu, lr=lr, tuned=need[1], ringing=need[2],
+              verdict=f"still converged (loss gap {gap:.1e} after 300 steps)")
+
+
+def _check_01_noise(r, say):
+    import numpy as np
+
+    n = r["noise"]
+    big, small, decayed = n["lrs"]
+    assert n["lrs"][big] == [0.05, 0.05] and n["lrs"][small] == [0.005, 0.005]
+    assert n["lrs"][decayed] == pytest.approx([0.05, 0.0005])
+    a = np.array(n["curvatures"])
+
+    def predicted(lr):  # the stationary loss gap of noisy GD on Σ aᵢwᵢ²/2, written again here
+        return float(np.sum(lr * n["noise"] ** 2 / (2 * (2 - lr * a))))
+
+    gap = {k: float(np.mean(v[-n["tail"]:])) for k, v in n["gap"].items()}
+    assert all(len(v) == n["steps"] + 1 for v in n["gap"].values())
+    assert n["tail"] == n["steps"] // 5 and n["early"] == n["steps"] // 30
+    say.check("noise_ball", tail=n["tail"], g_big=gap[big], p_big=predicted(0.05), g_small=gap[small],
+              p_small=predicted(0.005), ratio=gap[big] / gap[small])
+    say.check("decay", g_dec=gap[decayed], below=gap[big] / gap[decayed], vs_small=gap[small] / gap[decayed],
+              early=n["early"], dec_early=n["gap"][decayed][n["early"]], small_early=n["gap"][small][n["early"]])
+    # 500 chains: the settled gaps agree with the prediction (the mean of 500 chains × the last fifth)
+    assert gap[big] == pytest.approx(predicted(0.05), rel=0.15)
+    assert gap[small] == pytest.approx(predicted(0.005), rel=0.15)
+
+
+def _check_01_sharpness(r, say):
+    import numpy as np
+
+    assert r["bowl_sharpness"] == pytest.approx(20.0, rel=1e-9), "power iteration on the bowl gives b"
+    assert r["eos_images"] >= 100
+    for label, e in r["eos"].items():
+        assert e["limit"] == pytest.approx(2 / e["lr"]) and label == f"η = {e['lr']:g}"
+        assert all(_finite(s) and s > 0 for s in e["sharpness"]), e["sharpness"]
+        assert e["step"][0] == 0 and len(e["step"]) == len(e["sharpness"]) == len(e["loss"])
+        loss = np.asarray(e["loss_every_step"])
+        assert len(loss) == e["step"][-1] and np.all(np.isfinite(loss))
+        assert e["loss"][-1] < e["loss"][0], f"{label}: full-batch GD must lower the training loss"
+        late = e["sharpness"][len(e["sharpness"]) // 2:]
+        say.check(f"eos {label}", label=label, first=e["sharpness"][0], last=e["sharpness"][-1], steps=e["step"][-1],
+                  limit=e["limit"], ratio=float(np.median(late)) / e["limit"], rises=int(np.sum(np.diff(loss) > 0)),
+                  n=len(loss) - 1)
 
 
 def _noise(loss) -> float:
@@ -356,15 +434,36 @@ def check_03(r, say):
     assert set(finals) >= {"fixed", "triangular2", "exp_range"}
     for name, a in finals.items():
         above_chance(a, r["classes"], r["test_images"], name)
-    assert r["paper"]["triangular2"] == 81.4 and r["paper"]["exp_range"] == 82.2
     assert r["mean_lr"]["triangular2"] < r["mean_lr"]["triangular"], "triangular2 halves the amplitude every cycle"
+    # the build-it-yourself exercise: the answer matched lrkit.schedules to 1e-12
+    assert set(r["built_max_gap"]) == {"my_triangular", "my_triangular2"}
+    assert all(0 <= g <= 1e-12 for g in r["built_max_gap"].values()), r["built_max_gap"]
     ev = r["evals"]
     for name in ("triangular2", "exp_range"):
-        ahead, n = _ahead(ev[name], ev["fixed"])
-        ahead_at_ends, n_ends = _ahead(ev[name], ev["fixed"], every=r["cycle"])
+        ahead, n = _ahead([e[:2] for e in ev[name]], [e[:2] for e in ev["fixed"]])
+        ahead_at_ends, n_ends = _ahead([e[:2] for e in ev[name]], [e[:2] for e in ev["fixed"]], every=r["cycle"])
         say.check(f"{name}_vs_fixed", name=name, lead=_lead(finals[name], finals["fixed"]), acc=100 * finals[name],
                   fixed=100 * finals["fixed"], iterations=r["iterations"], ahead=ahead, n=n,
                   ahead_at_ends=ahead_at_ends, n_ends=n_ends)
+    # §5: training loss (mean over the window before each cycle end) beside the test loss there
+    view = {k: _cycle_end_view(r["train_loss"][k], ev[k], r["ends"], r["window"]) for k in ("triangular2", "fixed")}
+    assert r["ends"] == list(range(r["cycle"], r["iterations"] + 1, r["cycle"])) and view["fixed"]
+    t2, fx = view["triangular2"], view["fixed"]
+    say.check("cycle_ends", n=len(t2), train_below=sum(a[0] < b[0] for a, b in zip(t2, fx, strict=True)),
+              test_below=sum(a[1] < b[1] for a, b in zip(t2, fx, strict=True)), gap_t2=t2[-1][1] - t2[-1][0],
+              gap_fixed=fx[-1][1] - fx[-1][0])
+
+
+def _cycle_end_view(train_loss, evals, ends, window) -> list[tuple[float, float, float]]:
+    """(mean training loss of the ``window`` steps before each cycle end, test loss, test accuracy there), for the
+    cycle ends with an evaluation — written again here from the recorded losses and evaluations."""
+    at = {int(e[0]): e for e in evals}
+    out = []
+    for end in ends:
+        if end in at and 1 <= end <= len(train_loss):
+            part = train_loss[max(0, end - window):end]
+            out.append((sum(part) / len(part), at[end][2], at[end][1]))
+    return out
 
 
 def check_04(r, say):
@@ -382,7 +481,10 @@ def check_04(r, say):
     assert r["restarts"] == want, (r["restarts"], want)
     t1 = r["explorer_restarts"]["T_mult 1"]
     assert len(set(b - a for a, b in zip(t1, t1[1:], strict=False))) == 1, "T_mult 1: equal cycles"
-    ev = r["evals"]
+    # the build-it-yourself exercise: the answer matched CosineWarmRestarts to 1e-12 (T_mult 2, 1 and 3)
+    gaps = r["built_max_gap"]
+    assert len(gaps) == 3 and all(0 <= g <= 1e-12 for g in gaps.values()), gaps
+    ev = {k: [e[:2] for e in v] for k, v in r["evals"].items()}
     mean = {k: sum(a for _, a in v) / len(v) for k, v in ev.items()}
     assert mean == pytest.approx(r["anytime_mean_acc"])
     say.check("sgdr_vs_step", lead_final=_lead(finals["sgdr"], finals["step"]), sgdr=100 * finals["sgdr"],
@@ -398,6 +500,35 @@ def check_04(r, say):
             fell += acc[after] < acc[before]
             ahead += before in ref and acc[before] > ref[before]
     say.check("restarts", n=n, fell=fell, ahead=ahead)
+    # the anytime score read where SGDR is meant to be read: its cycle ends (restarts and the budget's end)
+    ends, start, length = [], 0, t0      # every cycle end within the budget
+    while start + length <= it:
+        start += length
+        ends.append(start)
+        length *= tm
+    assert r["ends"] == ends, (r["ends"], ends)
+    read = [e for e in ends if e in acc and e in ref]
+    sg_ends, st_ends = sum(acc[e] for e in read) / len(read), sum(ref[e] for e in read) / len(read)
+    say.check("anytime_at_ends", n_all=len(ev["sgdr"]), lead_all=_lead(mean["sgdr"], mean["step"]), n_ends=len(read),
+              where=", ".join(map(str, read)), sgdr_ends=100 * sg_ends, step_ends=100 * st_ends,
+              lead_ends=_lead(sg_ends, st_ends))
+    # §5: training loss beside the test loss at the cycle ends
+    view = {k: _cycle_end_view(r["train_loss"][k], r["evals"][k], ends, r["window"]) for k in ("sgdr", "step")}
+    sg, st = view["sgdr"], view["step"]
+    say.check("cycle_ends", n=len(sg), train_below=sum(a[0] < b[0] for a, b in zip(sg, st, strict=True)),
+              test_below=sum(a[1] < b[1] for a, b in zip(sg, st, strict=True)), gap_sgdr=sg[-1][1] - sg[-1][0],
+              gap_step=st[-1][1] - st[-1][0])
+    # §6: one snapshot per cycle end; the ensemble of the last one is that snapshot
+    snaps = r["snapshots"]
+    single = {int(k): v for k, v in snaps["single"].items()}
+    ensemble = {int(k): v for k, v in snaps["ensemble"].items()}
+    assert sorted(single) == ends and sorted(ensemble) == list(range(1, len(ends) + 1))
+    assert ensemble[1] == single[ends[-1]]
+    if ends[-1] == it:  # the last snapshot is the final model: its accuracy is the final evaluation's
+        assert single[it] == pytest.approx(finals["sgdr"], abs=1e-6)
+    best_k = max(ensemble, key=lambda k: (ensemble[k], -k))
+    say.check("snapshots", last=ends[-1], last_acc=100 * single[ends[-1]], best_k=best_k,
+              best_acc=100 * ensemble[best_k], lead_vs_last=_lead(ensemble[best_k], single[ends[-1]]))
 
 
 def check_05(r, say):
