@@ -13,8 +13,8 @@ copies are read straight from their pickles and are *not* md5-checked (a lossles
 byte-identical to the official archive); their shapes, labels and sizes are checked instead.
 
 Images stay uint8 ``[N, 3, 32, 32]`` tensors in memory. :class:`BatchLoader` crops and flips a whole
-batch at once (one ``gather`` on uint8), then normalises; batch ``i`` is a pure function of
-``(seed, i)``, so a resumed run sees exactly the batches of an uninterrupted one.
+batch at once (two ``gather`` s on uint8, on the images' device), then normalises; batch ``i`` is a pure
+function of ``(seed, i)``, so a resumed run sees exactly the batches of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -311,61 +311,84 @@ class Preprocess:
         self._a = (self.scale / self.std).float()
         self._b = (-self.mean / self.std).float()
 
+    def to(self, device: str | torch.device) -> Preprocess:
+        """Keep the constants on ``device`` (what the batches will be on: no copy at the first batch)."""
+        self._a, self._b = self._a.to(device), self._b.to(device)
+        return self
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self._a.device != x.device:
             self._a, self._b = self._a.to(x.device), self._b.to(x.device)
         return torch.addcmul(self._b, x.to(torch.float32), self._a)
 
 
-def make_preprocess(kind: Literal["channel", "pixel_mean", "none"], train_x: torch.Tensor) -> Preprocess:
-    """Build the preprocessing from the training images ``train_x`` (uint8 ``[N,3,H,W]``)."""
+def make_preprocess(kind: Literal["channel", "pixel_mean", "none"], train_x: torch.Tensor, *,
+                    dtype: torch.dtype = torch.float64) -> Preprocess:
+    """Build the preprocessing from the training images ``train_x`` (uint8 ``[N,3,H,W]``); the statistics are
+    computed in ``dtype`` on ``train_x``'s device (float32 on a GPU: no host round trip, and float64 buys
+    nothing there for a mean and a standard deviation)."""
     if kind == "channel":
-        xf = train_x.to(torch.float64) / 255.0
+        xf = train_x.to(dtype) / 255.0
         mean = xf.mean(dim=(0, 2, 3)).float().view(3, 1, 1)
         std = xf.std(dim=(0, 2, 3)).float().view(3, 1, 1)
         return Preprocess(kind, mean, std, 1 / 255.0)
     if kind == "pixel_mean":
-        mean = train_x.to(torch.float64).mean(dim=0).float()
+        mean = train_x.to(dtype).mean(dim=0).float()
         return Preprocess(kind, mean, torch.ones(1, 1, 1), 1.0)
     if kind == "none":
         return Preprocess(kind, torch.zeros(1, 1, 1), torch.ones(1, 1, 1), 1 / 255.0)
     raise ValueError(f"preprocess must be 'channel', 'pixel_mean' or 'none', got {kind!r}")
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator, *, pad: int = 4, flip: bool = True,
+def augment_batch(x: torch.Tensor, generator: torch.Generator, *, pad: int = 4, flip: bool | torch.Tensor = True,
                   prepadded: bool = False) -> torch.Tensor:
     """Pad-``pad`` random crop and random horizontal flip of a whole batch at once.
 
-    Zero padding as in the usual CIFAR recipe; each image gets its own offset in ``[0, 2·pad]`` and
-    a fair coin for the flip. One ``gather`` over the flattened padded images, with the crop offset
-    and the flip folded into the flat index, on the batch's dtype (uint8: 4× less memory traffic
-    than float). With ``prepadded=True`` ``x`` is already padded by ``pad`` on every side (what
+    Zero padding as in the usual CIFAR recipe; each image gets its own offset in ``[0, 2·pad]`` and, with
+    ``flip=True``, a fair coin for the flip (``flip`` may also be a bool tensor, one entry per image: those are
+    flipped). Two gathers on the batch's dtype (uint8: 4× less memory traffic than float), along the rows
+    and then along the columns, with the flip folded into the column index; the index tensors hold b·h and
+    b·w entries. With ``prepadded=True`` ``x`` is already padded by ``pad`` on every side (what
     :class:`BatchLoader` keeps in memory). ``pad`` must be an int >= 0 and ``x`` a 4-d batch (``ValueError``
     naming them otherwise).
+
+    The offsets and coins are drawn from ``generator`` on *its* device, in a fixed order (rows, columns,
+    coins): a generator on the batch's device — what :class:`BatchLoader` passes — keeps the whole
+    augmentation on that device, so a GPU batch needs nothing from the host and the host never waits for the
+    GPU; a CPU generator with a GPU batch costs a blocking copy of the offsets.
     """
     if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
         raise ValueError(f"pad must be an int >= 0 (the crop's maximal shift in pixels), got {pad!r}")
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         raise ValueError(f"x must be a 4-d batch of images (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
     b, c, h, w = x.shape
+    if isinstance(flip, torch.Tensor) and (flip.dtype != torch.bool or flip.shape != (b,)):
+        raise ValueError(f"flip must be a bool or a bool tensor of shape ({b},), got {flip.dtype} {tuple(flip.shape)}")
     if prepadded:
         h, w = h - 2 * pad, w - 2 * pad
     elif pad > 0:
         x = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    H, W = x.shape[2], x.shape[3]
-    dy = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator)
-    ar_h = torch.arange(h).view(1, h)
-    ar_w = torch.arange(w).view(1, w)
-    rows = dy + ar_h
-    if flip:
-        f = torch.rand(b, 1, generator=generator) < 0.5
-        cols = torch.where(f, dx + (w - 1) - ar_w, dx + ar_w)
+    W = x.shape[3]
+    gdev = generator.device
+    dy = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator, device=gdev)
+    dx = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator, device=gdev)
+    if isinstance(flip, torch.Tensor):
+        f = flip.view(b, 1)
     else:
-        cols = dx + ar_w
-    flat = (rows.view(b, h, 1) * W + cols.view(b, 1, w)).view(b, 1, h * w).to(x.device)
-    out = x.reshape(b, c, H * W).gather(2, flat.expand(b, c, h * w))
-    return out.view(b, c, h, w)
+        f = torch.rand(b, 1, generator=generator, device=gdev) < 0.5 if flip else None
+    if gdev != x.device:  # a host generator for a batch on another device
+        dy, dx, f = dy.to(x.device), dx.to(x.device), f.to(x.device) if f is not None else None
+    ar_h = torch.arange(h, device=x.device).view(1, h)
+    ar_w = torch.arange(w, device=x.device).view(1, w)
+    rows = (dy + ar_h).view(b, 1, h, 1).expand(b, c, h, W)
+    cols = dx + ar_w if f is None else torch.where(f, dx + (w - 1) - ar_w, dx + ar_w)
+    return x.gather(2, rows).gather(3, cols.view(b, 1, 1, w).expand(b, c, h, w))
+
+
+def _generator_device(device: torch.device) -> torch.device:
+    """Where a loader draws its random numbers: on a CUDA device the images' own (no host index, no sync), else
+    the CPU (the only other device with a generator; a tensor on another device gets the CPU's draws copied)."""
+    return device if device.type == "cuda" else torch.device("cpu")
 
 
 class BatchLoader:
@@ -373,7 +396,9 @@ class BatchLoader:
 
     Batch ``i`` (counting across epochs) is a pure function of ``(seed, i)``: epoch ``i //
     steps_per_epoch`` uses the permutation drawn from ``seed`` and the epoch number, and the batch's
-    augmentation draws from ``seed`` and ``i``. :meth:`get_batch` gives it directly (what
+    augmentation draws from ``seed`` and ``i``. Both are drawn by generators on the images' device, so a
+    loader on a GPU makes no host sync (on the CPU the batches are those of the host generators; on a GPU
+    they come from CUDA's generators: as deterministic, not the same numbers). :meth:`get_batch` gives it directly (what
     :func:`lrkit.training.fit` uses, so resuming is exact); iterating yields one epoch, the next
     epoch on the next ``iter()``.
 
@@ -421,9 +446,10 @@ class BatchLoader:
     def _epoch_perm(self, epoch: int) -> torch.Tensor | None:
         if not self.shuffle:
             return None
-        if epoch != self._perm_epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = torch.randperm(len(self.x), generator=g).to(self.x.device)
+        if epoch != self._perm_epoch:  # drawn on the images' device: no host index, no copy
+            dev = _generator_device(self.x.device)
+            g = torch.Generator(device=dev).manual_seed(self.seed * 1_000_003 + epoch)
+            self._perm = torch.randperm(len(self.x), generator=g, device=dev).to(self.x.device)
             self._perm_epoch = epoch
         return self._perm
 
@@ -441,9 +467,12 @@ class BatchLoader:
             idx = perm[lo:hi]
             xb, yb = src[idx], self.y[idx]
         if self.augment:
-            g = torch.Generator().manual_seed((self.seed + 1) * 7_368_787 + i)
-            xb = augment_batch(xb, g, pad=PAD, prepadded=True)
+            xb = augment_batch(xb, self._generator(i), pad=PAD, prepadded=True)
         return self.preprocess(xb), yb
+
+    def _generator(self, i: int) -> torch.Generator:
+        """The generator of batch ``i``'s augmentation, on the images' device, seeded from ``(seed, i)``."""
+        return torch.Generator(device=_generator_device(self.x.device)).manual_seed((self.seed + 1) * 7_368_787 + i)
 
     def __iter__(self):
         epoch = self._epoch
@@ -479,13 +508,15 @@ def cifar10_loaders(
     preprocess: Literal["channel", "pixel_mean", "none"] = "channel",
     seed: int = 0,
     device: str | torch.device | None = None,
+    stats_dtype: torch.dtype = torch.float64,
 ) -> Loaders:
     """Train / validation / test :class:`BatchLoader` s over CIFAR-10 (or ``data``).
 
     ``n_per_class`` takes a stratified, seeded training subset (after the validation split);
     ``val_per_class`` holds that many training images of each class out for validation;
     ``test_per_class`` subsets the test set; ``classes`` keeps only those labels (relabelled
-    0..k−1 in the given order). Normalisation statistics come from the training images used.
+    0..k−1 in the given order). Normalisation statistics come from the training images used, computed in
+    ``stats_dtype`` on ``device`` (where the loaders keep the images).
     """
     batch_size = check_int("batch_size", batch_size, min=1)
     eval_batch_size = check_int("eval_batch_size", eval_batch_size, min=1)
@@ -518,7 +549,9 @@ def cifar10_loaders(
     if test_per_class is not None:
         idx = stratified_subset(sy, test_per_class, seed=seed, name="test_per_class")
         sx, sy = sx[idx], sy[idx]
-    pre = make_preprocess(preprocess, tx)
+    dev = torch.device(device) if device is not None else tx.device
+    tx = tx.to(dev)  # once, before the statistics: they are computed where the images will be
+    pre = make_preprocess(preprocess, tx, dtype=stats_dtype).to(dev)
     if batch_size > len(tx):
         warnings.warn(f"batch_size={batch_size} > {len(tx)} training images: using {len(tx)}", stacklevel=2)
         batch_size = len(tx)

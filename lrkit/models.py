@@ -289,7 +289,10 @@ def whitening_init(conv: nn.Conv2d, images: torch.Tensor, eps: float = 5e-4, *, 
     :math:`W = \pm\,\mathrm{diag}(\lambda + \varepsilon)^{-1/2} U^\top` (PCA whitening; the negated
     copy lets a following GELU keep both signs) and the bias :math:`-W\mu`, so each half of the
     output has covariance :math:`\mathrm{diag}(\lambda/(\lambda+\varepsilon)) \approx I` and mean 0.
-    Returns the eigenvalues (ascending). The patches are gathered ``chunk`` images at a time.
+    Returns the eigenvalues (ascending). The patches are gathered ``chunk`` images at a time, on the images'
+    device and in their dtype; only the d-vector and d×d sums are kept in float64 (exactly what the
+    patches' float64 copies would give: the float32 values convert exactly), and the d×d eigen-decomposition
+    runs on the CPU (tiny, and no solver start-up on a GPU).
     """
     k = conv.kernel_size[0]
     d = conv.in_channels * k * k
@@ -304,12 +307,12 @@ def whitening_init(conv: nn.Conv2d, images: torch.Tensor, eps: float = 5e-4, *, 
     s2 = torch.zeros(d, d, dtype=torch.float64, device=images.device)
     n = 0
     for i in range(0, len(images), chunk):
-        p = F.unfold(images[i:i + chunk].double(), k).transpose(1, 2).reshape(-1, d)  # (c, kh, kw) order
+        p = F.unfold(images[i:i + chunk], k).transpose(1, 2).reshape(-1, d).double()  # (c, kh, kw) order
         s1 += p.sum(0)
         s2 += p.T @ p
         n += p.shape[0]
-    mean = s1 / n
-    cov = s2 / n - torch.outer(mean, mean)
+    mean = (s1 / n).cpu()  # set-up, once: the eigen-decomposition of a d×d matrix belongs on the CPU
+    cov = s2.cpu() / n - torch.outer(mean, mean)
     evals, evecs = torch.linalg.eigh(cov)
     w = evecs.T / (evals.clamp_min(0) + eps).sqrt().unsqueeze(1)  # [d, d]: rows are the filters
     w = torch.cat([w, -w])

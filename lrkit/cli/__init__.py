@@ -91,6 +91,9 @@ def _quickstart_parser(sub: Any) -> None:
     q.add_argument("--target", type=int, choices=[85, 90, 94], default=None,
                    help="run the fast recipe for this test accuracy (%%) on all of CIFAR-10 (lrkit.recipe); "
                    "the model/size/epoch options above are then the recipe's")
+    q.add_argument("--set", dest="recipe_set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="with --target: replace recipe entries (lrkit.recipe.RECIPES), e.g. --set airbench=1 "
+                   "tta=2 (values as JSON, else strings)")
     q.set_defaults(func=cmd_quickstart)
 
 

@@ -68,6 +68,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     With ``--target`` the fast recipe of :mod:`lrkit.recipe` runs instead (all of CIFAR-10)."""
     if args.target is not None:
         return _quickstart_target(args)
+    if args.recipe_set:
+        raise ValueError("--set replaces entries of the fast recipe: it needs --target 85|90|94")
     _check_sizes(args)
     check_out_dir(args.out)
 
@@ -160,12 +162,14 @@ def _quickstart_target(args: argparse.Namespace) -> int:
     """lrkit quickstart --target T: lrkit.recipe.train_recipe on all of CIFAR-10, files under --out."""
     check_out_dir(args.out)
     from ..data import load_cifar10
-    from ..recipe import train_recipe, write_recipe_run
+    from ..recipe import recipe_config, train_recipe, write_recipe_run
     from ..recipe.output import fmt_time
 
+    overrides = _recipe_overrides(args.target, args.recipe_set, recipe_config)
     device = _device(args.device)
     cifar = load_cifar10(args.data_dir)
-    res = train_recipe(args.target, cifar, seed=args.seed, device=device, progress=not args.no_progress)
+    res = train_recipe(args.target, cifar, seed=args.seed, device=device, overrides=overrides,
+                       progress=not args.no_progress)
     run = _run_dir(args.out, f"quickstart{args.target}")
     write_recipe_run(res, run)
     s, val = res.seconds, res.final_val
@@ -179,6 +183,25 @@ def _quickstart_target(args: argparse.Namespace) -> int:
           + (f"; validation {100 * val['acc']:.2f} %" if val else ""))
     print(f"wrote {run / 'range_test.png'}, {run / 'training.png'} and {run / 'summary.json'}")
     return 0
+
+
+def _recipe_overrides(target: int, pairs: list[str], recipe_config) -> dict[str, Any]:
+    """``--set`` pairs as recipe overrides, checked against the recipe's entries (ValueError naming ``--set``)."""
+    try:
+        overrides = {k: v for kv in pairs for k, v in [_split_pair(kv)]}
+        if len(overrides) != len(pairs):
+            raise ValueError("a key is given twice")
+        recipe_config(target, overrides)
+    except ValueError as e:
+        raise ValueError(f"--set: {e}") from None
+    return overrides
+
+
+def _split_pair(kv: str) -> tuple[str, Any]:
+    if "=" not in kv or not kv.split("=", 1)[0].strip() or not kv.split("=", 1)[1]:
+        raise ValueError(f"entries are KEY=VALUE, got {kv!r}")
+    k, v = kv.split("=", 1)
+    return k.strip(), _parse_value(v)
 
 
 def _parse_value(s: str) -> Any:

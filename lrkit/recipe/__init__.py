@@ -15,7 +15,8 @@ per-epoch curve are ``fit`` callbacks.
 
 The modules, read in this order:
 
-- :mod:`~lrkit.recipe.table`       :data:`RECIPES`: every hyper-parameter with the reason for its value
+- :mod:`~lrkit.recipe.table`       :data:`RECIPES`: every hyper-parameter with the reason for its value;
+                                   :data:`AIRBENCH94`: airbench94's values where they differ (``airbench=True``)
 - :mod:`~lrkit.recipe.methods`     :class:`Method`, :data:`METHODS`: the recipe run with another LR method
 - :mod:`~lrkit.recipe.parts`       the loader, weight averaging, test-time augmentation, the test curve
 - :mod:`~lrkit.recipe.run`         :func:`train_recipe`: setup → find peak → train → final eval → account
@@ -28,8 +29,8 @@ from .output import write_recipe_run, write_run
 from .parts import Curve, RecipeLoader, WeightAverage, evaluate_tta
 from .quickstart import QUICKSTART_OPTIMIZERS, QuickstartResult, quickstart
 from .run import RecipeResult, train_recipe
-from .table import RECIPES
+from .table import AIRBENCH94, AIRBENCH94_EPOCHS, AIRBENCH94_PEAK, RECIPES, recipe_config
 
-__all__ = ["METHODS", "QUICKSTART_OPTIMIZERS", "RECIPES", "Curve", "Method", "QuickstartResult", "RecipeLoader",
-           "RecipeResult", "WeightAverage", "build_schedule", "evaluate_tta", "get_method", "quickstart",
-           "train_recipe", "write_recipe_run", "write_run"]
+__all__ = ["AIRBENCH94", "AIRBENCH94_EPOCHS", "AIRBENCH94_PEAK", "METHODS", "QUICKSTART_OPTIMIZERS", "RECIPES", "Curve",
+           "Method", "QuickstartResult", "RecipeLoader", "RecipeResult", "WeightAverage", "build_schedule",
+           "evaluate_tta", "get_method", "quickstart", "recipe_config", "train_recipe", "write_recipe_run", "write_run"]

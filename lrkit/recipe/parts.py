@@ -1,6 +1,6 @@
-"""The fast recipe's building blocks: a loader with alternating flips, weight averaging, test-time
-augmentation, freezing a parameter after some steps, and the test curve that
-:func:`lrkit.recipe.train_recipe` draws (for reporting only). Each can be tested on its own.
+"""The fast recipe's building blocks: a loader with alternating flips (crops padded with zeros or by
+reflection), weight averaging, test-time augmentation, freezing a parameter after some steps, and the test
+curve that :func:`lrkit.recipe.train_recipe` draws (for reporting only). Each can be tested on its own.
 """
 
 from __future__ import annotations
@@ -19,11 +19,23 @@ from ..training import Callback, History
 from ..training.runtime import Runtime, model_device
 from ..training.self_tuning import eval_weights
 
-__all__ = ["Curve", "FreezeAfter", "RecipeLoader", "WeightAverage", "evaluate_tta"]
+__all__ = ["TTA_VIEWS", "Curve", "FreezeAfter", "RecipeLoader", "WeightAverage", "evaluate_tta", "reflect_pad"]
 
 # --------------------------------------------------------------------------------------------------
 # Data: alternating flips on top of BatchLoader
 # --------------------------------------------------------------------------------------------------
+def reflect_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """``x`` (``[N, C, H, W]``, any dtype: uint8 too) padded by ``pad`` pixels on every side by reflection, the
+    border pixel not repeated (``F.pad``'s ``"reflect"``, which has no uint8 kernel), by indexing; exact."""
+    def index(n: int) -> torch.Tensor:
+        i = torch.arange(-pad, n + pad, device=x.device).abs()
+        return torch.where(i >= n, 2 * (n - 1) - i, i)
+
+    if not 0 <= pad < min(x.shape[-2:]):
+        raise ValueError(f"pad must be in [0, {min(x.shape[-2:])}) for reflection, got {pad!r}")
+    return x.index_select(2, index(x.shape[2])).index_select(3, index(x.shape[3]))
+
+
 class RecipeLoader(BatchLoader):
     """A shuffling :class:`~lrkit.data.BatchLoader` with ``translate``-pixel random crops and
     ``flip`` = ``"alternate"`` | ``"random"`` | ``"none"``.
@@ -33,20 +45,30 @@ class RecipeLoader(BatchLoader):
     then every image alternates, so two consecutive epochs never show the same view. Batch ``i`` is
     still a pure function of ``(seed, i)``: the epoch's permutation comes from ``(seed, epoch)``, the
     crops from ``(seed, i)``, the flips from ``(seed, k, epoch)``.
+
+    ``pad_mode``: the crops' border, ``"zeros"`` or ``"reflect"`` (airbench94's: the image mirrored at its
+    edge, so a shifted crop shows no black band). The images are padded once, here. Everything per batch —
+    permutation, crop offsets, flips — is drawn and applied on the images' device (a GPU batch needs
+    nothing from the host: :func:`~lrkit.data.augment_batch`).
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, translate: int = 2,
-                 flip: str = "alternate", preprocess=None, seed: int = 0, device=None):
+                 flip: str = "alternate", preprocess=None, seed: int = 0, device=None, pad_mode: str = "zeros"):
         super().__init__(x, y, batch_size, shuffle=True, augment=False, preprocess=preprocess, seed=seed,
                          device=device)
         if flip not in ("alternate", "random", "none"):
             raise ValueError(f"flip must be 'alternate', 'random' or 'none', got {flip!r}")
         if not isinstance(translate, int) or translate < 0:
             raise ValueError(f"translate must be an int >= 0, got {translate!r}")
-        self.translate, self.flip = translate, flip
-        self._xp = F.pad(self.x, (translate,) * 4) if translate else self.x
+        if pad_mode not in ("zeros", "reflect"):
+            raise ValueError(f"pad_mode must be 'zeros' or 'reflect', got {pad_mode!r}")
+        self.translate, self.flip, self.pad_mode = translate, flip, pad_mode
+        if not translate:
+            self._xp = self.x
+        else:
+            self._xp = F.pad(self.x, (translate,) * 4) if pad_mode == "zeros" else reflect_pad(self.x, translate)
         g = torch.Generator().manual_seed(seed * 9_999_991 + 17)
-        self._coin = (torch.rand(len(self.x), generator=g) < 0.5).to(self.x.device)
+        self._coin = (torch.rand(len(self.x), generator=g) < 0.5).to(self.x.device)  # once, at set-up
 
     def flipped(self, k: torch.Tensor | int, epoch: int) -> torch.Tensor:
         """Whether image(s) ``k`` are flipped in ``epoch`` (``"alternate"`` mode)."""
@@ -57,10 +79,8 @@ class RecipeLoader(BatchLoader):
             raise ValueError(f"batch index must be >= 0, got {i}")
         epoch, j = divmod(i, self.steps_per_epoch)
         idx = self._epoch_perm(epoch)[j * self.batch_size:(j + 1) * self.batch_size]
-        g = torch.Generator().manual_seed((self.seed + 1) * 7_368_787 + i)
-        xb = augment_batch(self._xp[idx], g, pad=self.translate, flip=self.flip == "random", prepadded=True)
-        if self.flip == "alternate":
-            xb = torch.where(self.flipped(idx, epoch).view(-1, 1, 1, 1), xb.flip(3), xb)
+        flips = self.flipped(idx, epoch) if self.flip == "alternate" else self.flip == "random"
+        xb = augment_batch(self._xp[idx], self._generator(i), pad=self.translate, flip=flips, prepadded=True)
         return self.preprocess(xb), self.y[idx]
 
 
@@ -102,13 +122,20 @@ class WeightAverage(Callback):
         if done % self.every and done != self.total:
             return
         b = self.beta(done)
-        for avg, p in zip(self.model.parameters(), self.source.parameters(), strict=True):
-            avg.lerp_(p.detach(), 1.0 - b)
-            if self.mode == "lookahead":
-                p.copy_(avg)
-        for avg, buf in zip(self.model.buffers(), self.source.buffers(), strict=True):
-            avg.copy_(buf)
+        avg, src = list(self.model.parameters()), [p.detach() for p in self.source.parameters()]
+        if len(avg) != len(src):
+            raise ValueError(f"the averaged copy has {len(avg)} parameters, the model {len(src)}")
+        torch._foreach_lerp_(avg, src, 1.0 - b)  # one kernel per dtype and device, not one per tensor
+        if self.mode == "lookahead":
+            torch._foreach_copy_(src, avg)
+        bufs, src_bufs = list(self.model.buffers()), list(self.source.buffers())
+        if bufs:
+            torch._foreach_copy_(bufs, src_bufs)
         self.updates += 1
+
+
+#: test-time views per image of each :func:`evaluate_tta` level
+TTA_VIEWS = {0: 1, 1: 2, 2: 4, 3: 6}
 
 
 def _views(x: torch.Tensor, level: int) -> list[tuple[torch.Tensor, float]]:
@@ -118,6 +145,11 @@ def _views(x: torch.Tensor, level: int) -> list[tuple[torch.Tensor, float]]:
     if level == 2:  # the same two, shifted by 1 px (down-right, replicated border): 4 views of 1/4
         s = F.pad(x, (1, 0, 1, 0), mode="replicate")[:, :, : x.shape[2], : x.shape[3]]
         views = [(v, 0.25) for v, _ in views] + [(s, 0.25), (s.flip(3), 0.25)]
+    if level == 3:  # airbench94's: ½ the mirror pair, ½ the mirror pairs shifted 1 px down-right and up-left
+        h, w = x.shape[2], x.shape[3]
+        p = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        shifted = (p[:, :, :h, :w], p[:, :, 2:, 2:])
+        views = [(v, 0.25) for v, _ in views] + [(v, 0.125) for s in shifted for v in (s, s.flip(3))]
     return views
 
 
@@ -126,11 +158,14 @@ def evaluate_tta(model: nn.Module, data: Any, *, level: int = 1, runtime: Runtim
     """Loss and accuracy of the weighted mean of ``model``'s logits over test-time views.
 
     ``level`` 0: the image; 1: mean of ``x`` and its horizontal flip; 2: also both shifted by one
-    pixel (4 views, equal weights). Eval mode; the model's mode is restored. ``runtime``: device, AMP and
-    memory format (default: the model's device, full precision, ``channels_last``).
+    pixel down-right with a replicated border (4 views, equal weights); 3: airbench94's six views (its
+    ``tta_level=2``) — ``x`` and its flip with weight ¼ each, and the mirror pairs of ``x`` shifted one pixel
+    down-right and one pixel up-left with a reflected border, ⅛ each. Eval mode; the model's mode is
+    restored. ``runtime``: device, AMP and memory format (default: the model's device, full precision,
+    ``channels_last``).
     """
-    if level not in (0, 1, 2):
-        raise ValueError(f"level must be 0, 1 or 2, got {level!r}")
+    if level not in TTA_VIEWS:
+        raise ValueError(f"level must be 0, 1, 2 or 3, got {level!r}")
     runtime = runtime if runtime is not None else Runtime.of(model, channels_last=True)
     dev, was = runtime.device, model.training
     model.eval()

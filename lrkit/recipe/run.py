@@ -28,12 +28,12 @@ from ..rangetest import Choice, RangeTest, lr_from_range_test
 from ..rangetest.reading import CLR_RATIO
 from ..training import History, ScheduledLR, fit
 from ..training.optim import OPTIMIZERS
-from ..training.runtime import Runtime, amp_dtype_for
+from ..training.runtime import Runtime
 from ..training.self_tuning import bn_batches, eval_weights, recompute_bn
 from ..utils import seed_everything
 from .methods import WARMUP_FRAC, Method, build_schedule, get_method
-from .parts import Curve, FreezeAfter, RecipeLoader, WeightAverage, evaluate_tta
-from .table import RECIPES
+from .parts import TTA_VIEWS, Curve, FreezeAfter, RecipeLoader, WeightAverage, evaluate_tta
+from .table import recipe_config
 
 __all__ = ["RecipeResult", "train_recipe"]
 
@@ -57,11 +57,14 @@ class RecipeResult:
     peak_suggestion: Any = None       # the range test's Suggestion the peak came from (None: none)
 
 
-def _param_groups(model: nn.Module) -> tuple[list, list]:
+def _param_groups(model: nn.Module, whiten_bias_group: str = "biases") -> tuple[list, list]:
+    """The recipe's two groups: the weights (matrices and filters) and the biases (BN shifts), the whitening
+    conv's bias in the biases group or, with ``whiten_bias_group="weights"``, in the weights group."""
     weights, biases = [], []
     for p in model.parameters():
         if p.requires_grad:
-            (weights if p.dim() > 1 else biases).append(p)
+            with_weights = p.dim() > 1 or (whiten_bias_group == "weights" and p is model.whiten.bias)
+            (weights if with_weights else biases).append(p)
     return weights, biases
 
 
@@ -108,7 +111,8 @@ class _Setup:
 
     cfg: dict[str, Any]
     loaders: Any
-    train: RecipeLoader
+    train: RecipeLoader   # what the final model trains on (the split, or with train_on_all the split + held out)
+    probe: RecipeLoader   # what the range test trains on: the split (the held-out loss is what it reads)
     model: nn.Module
     weights: list
     biases: list
@@ -116,8 +120,8 @@ class _Setup:
     steps_per_epoch: int
     total: int
     loss_fn: nn.Module
-    amp: bool
-    runtime: Runtime      # evaluation: the device, float16 on CUDA when amp, channels_last
+    amp: Any              # fit's and the range test's amp: False, True or the dtype's name
+    runtime: Runtime      # evaluation: the device, the autocast dtype on CUDA when amp, channels_last
     seconds: float
 
 
@@ -150,37 +154,38 @@ class _Final:
     test_seconds: float    # up to the end of the test evaluation (what time-to-target counts)
 
 
-def _config(target: int, overrides: dict[str, Any] | None) -> dict[str, Any]:
-    if target not in RECIPES:
-        raise ValueError(f"target must be one of {sorted(RECIPES)}, got {target!r}")
-    unknown = set(overrides or {}) - set(RECIPES[target])
-    if unknown:
-        raise ValueError(f"overrides: unknown recipe keys {sorted(unknown)}")
-    return {**RECIPES[target], **(overrides or {})}
-
-
 def _setup(cfg: dict[str, Any], data: Any, *, seed: int, device: Any, val_per_class: int, n_per_class: int | None,
            test_per_class: int | None, started: float) -> _Setup:
-    """Seeded loaders (the validation split held out), the whitened AirNet, its parameter groups."""
+    """Seeded loaders (the validation split held out; with ``train_on_all`` a second training loader that
+    holds it too), the whitened AirNet, its parameter groups. Every image goes to the device once, and the
+    statistics (mean/std, whitening) are computed there in float32."""
     dev = torch.device(device)
-    amp = bool(cfg["amp_on_cuda"]) and dev.type == "cuda"
+    amp = cfg["amp_on_cuda"] if dev.type == "cuda" else False
     seed_everything(seed)
     L = cifar10_loaders(data, batch_size=int(cfg["batch_size"]), eval_batch_size=cfg["eval_batch_size"],
                         val_per_class=val_per_class, n_per_class=n_per_class, test_per_class=test_per_class,
-                        augment=False, seed=seed, device=dev)
+                        augment=False, seed=seed, device=dev, stats_dtype=torch.float32)
     B = L.train.batch_size  # cifar10_loaders may shrink it (tiny data)
-    train = RecipeLoader(L.train.x, L.train.y, B, translate=cfg["translate"], flip=cfg["flip"],
-                         preprocess=L.preprocess, seed=seed, device=dev)
+
+    def loader(x: torch.Tensor, y: torch.Tensor) -> RecipeLoader:
+        return RecipeLoader(x, y, B, translate=cfg["translate"], flip=cfg["flip"], preprocess=L.preprocess, seed=seed,
+                            device=dev, pad_mode=cfg["pad_mode"])
+
+    probe = loader(L.train.x, L.train.y)
+    train = probe
+    if cfg["train_on_all"] and L.val is not None:
+        train = loader(torch.cat([L.train.x, L.val.x]), torch.cat([L.train.y, L.val.y]))
     model = AirNet(tuple(cfg["widths"]), len(L.classes), whiten_kernel=cfg["whiten_kernel"],
                    bn_momentum=cfg["bn_momentum"], bn_eps=cfg["bn_eps"], bn_weight=cfg["bn_weight"],
                    head_scale=cfg["head_scale"], dirac=cfg["dirac"]).to(dev)
     model.init_whitening(L.preprocess(L.train.x[: cfg["whiten_images"]]), cfg["whiten_eps"])
     model.to(memory_format=torch.channels_last)
-    weights, biases = _param_groups(model)
+    weights, biases = _param_groups(model, cfg["whiten_bias_group"])
     spe = train.steps_per_epoch
-    return _Setup(cfg, L, train, model, weights, biases, B, spe, max(1, round(cfg["epochs"] * spe)),
-                  nn.CrossEntropyLoss(label_smoothing=cfg["label_smoothing"]), amp,
-                  Runtime(dev, amp_dtype_for(dev) if amp else None, channels_last=True), time.perf_counter() - started)
+    runtime = Runtime.resolve(model, device=dev, amp=amp, channels_last=True)
+    return _Setup(cfg, L, train, probe, model, weights, biases, B, spe, max(1, round(cfg["epochs"] * spe)),
+                  nn.CrossEntropyLoss(label_smoothing=cfg["label_smoothing"]), amp, runtime,
+                  time.perf_counter() - started)
 
 
 def _find_peak(method: Method, s: _Setup, progress: bool) -> _Peak:
@@ -193,7 +198,7 @@ def _find_peak(method: Method, s: _Setup, progress: bool) -> _Peak:
     cfg, f = s.cfg, s.cfg["find"]
     opt, _ = _optimizer(get_method("one_cycle_rt"), s.weights, s.biases, cfg["peak_fallback"], cfg, s.batch_size,
                         s.total)
-    choice, rt = lr_from_range_test(s.model, s.train, opt, asks=[method.rule], fallback=cfg["peak_fallback"],
+    choice, rt = lr_from_range_test(s.model, s.probe, opt, asks=[method.rule], fallback=cfg["peak_fallback"],
                                     loss_fn=s.loss_fn, start_lr=f["start_lr"], end_lr=f["end_lr"],
                                     num_iter=f["num_iter"], smoothing=f["smoothing"], val_data=s.loaders.val,
                                     val_batches=f["val_batches"], amp=s.amp, channels_last=True, progress=progress)
@@ -238,8 +243,9 @@ def _train(method: Method, s: _Setup, peak: _Peak, *, progress: bool, desc: str)
                   bn_batches=cfg["bn_recompute_batches"])
     freeze_at = round(cfg["whiten_bias_epochs"] * s.steps_per_epoch)
     callbacks = [FreezeAfter(s.model.whiten.bias, freeze_at)] + ([avg] if avg else []) + [curve]
+    net = compiled(s.model, cfg["compile"])  # the same parameters: averaging, freezing and evaluation see them
     try:
-        hist = fit(s.model, opt, s.train, iterations=s.total, loss_fn=s.loss_fn, scheduler=scheduler, amp=s.amp,
+        hist = fit(net, opt, s.train, iterations=s.total, loss_fn=s.loss_fn, scheduler=scheduler, amp=s.amp,
                    device=s.runtime.device, channels_last=True, callbacks=callbacks, progress=progress, desc=desc)
     finally:
         if scheduler is not None:
@@ -247,8 +253,17 @@ def _train(method: Method, s: _Setup, peak: _Peak, *, progress: bool, desc: str)
     return _Trained(hist, curve, avg, opt, evaluated, freeze_at, curve.points[-1]["train_seconds"])
 
 
+def compiled(model: nn.Module, mode: Any) -> nn.Module:
+    """``model`` through ``torch.compile`` when ``mode`` is True or a mode name, else ``model`` itself. The
+    compiled module shares its parameters and buffers with ``model``."""
+    if mode is False or mode is None:
+        return model
+    return torch.compile(model) if mode is True else torch.compile(model, mode=mode)
+
+
 def _final_eval(s: _Setup, t: _Trained) -> _Final:
-    """BatchNorm statistics at the evaluated weights, then TTA on all test (and validation) images."""
+    """BatchNorm statistics at the evaluated weights, then TTA on all test (and validation) images. With
+    ``train_on_all`` the validation images were trained on: no validation accuracy."""
     t0 = time.perf_counter()
     n_bn = s.cfg["bn_recompute_batches"]
     with eval_weights(t.optimizer, t.evaluated, s.train, n_bn, runtime=s.runtime):
@@ -257,7 +272,7 @@ def _final_eval(s: _Setup, t: _Trained) -> _Final:
         test = evaluate_tta(t.evaluated, s.loaders.test, level=s.cfg["tta"], runtime=s.runtime)
         test_seconds = time.perf_counter() - t0
         val = evaluate_tta(t.evaluated, s.loaders.val, level=s.cfg["tta"], runtime=s.runtime) \
-            if s.loaders.val is not None else None
+            if s.loaders.val is not None and s.train is s.probe else None
     return _Final(test, val, time.perf_counter() - t0, test_seconds)
 
 
@@ -277,8 +292,8 @@ def _flop_budget(s: _Setup, peak: _Peak, t: _Trained) -> dict[str, float]:
     cfg, L, B = s.cfg, s.loaders, s.batch_size
     x = s.train.get_batch(0)[0][:4].to(s.runtime.device).contiguous(memory_format=torch.channels_last)
     f_train, f_eval = _flops(t.evaluated, x, s.loss_fn)
-    views = {0: 1, 1: 2, 2: 4}
-    n_val = L.val.num_examples if L.val is not None else 0
+    views = TTA_VIEWS
+    n_val = L.val.num_examples if L.val is not None and s.train is s.probe else 0
     n_rt = len(peak.range_test) if peak.range_test is not None else 0
     eval_imgs = (views[cfg["curve_tta"]] * L.test.num_examples * len(t.curve.points)
                  + views[cfg["tta"]] * (L.test.num_examples + n_val) + cfg["bn_recompute_batches"] * B
@@ -300,7 +315,8 @@ def _account(target: int, method: Method, data: Any, s: _Setup, peak: _Peak, t: 
     info = {"train_images": s.train.num_examples, "val_images": L.val.num_examples if L.val is not None else 0,
             "test_images": L.test.num_examples, "steps_per_epoch": s.steps_per_epoch, "iterations": s.total,
             "batch_size": s.batch_size, "threads": torch.get_num_threads(), "device": str(s.runtime.device),
-            "amp": s.amp, "parameters": sum(p.numel() for p in s.model.parameters()),
+            "amp": bool(s.amp), "amp_dtype": str(s.runtime.amp_dtype).removeprefix("torch.") if s.amp else None,
+            "train_on_all": s.train is not s.probe, "parameters": sum(p.numel() for p in s.model.parameters()),
             "weight_decay": t.optimizer.param_groups[0].get("weight_decay"),
             "whiten_bias_steps": min(t.freeze_at, s.total),
             "averaging_updates": t.average.updates if t.average is not None else 0, "data_source": data.source,
@@ -319,7 +335,8 @@ def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", 
     """Range test, training and evaluation of ``RECIPES[target]`` (``overrides`` replace entries).
 
     ``data``: a :class:`lrkit.data.Cifar10`. ``val_per_class`` images per class are held out of the
-    training set (0: train on all, the range test then reads the training loss). Returns the
+    training set (0: train on all, the range test then reads the training loss; the recipe's
+    ``train_on_all``: the range test reads them, then the final model trains on them too). Returns the
     :class:`RecipeResult`; ``seconds`` splits the wall time into ``range_test``, ``setup``
     (loaders, whitening), ``training`` (without the curve's evaluations), ``curve_eval`` and
     ``final_eval`` (BN recompute + test and validation TTA).
@@ -330,7 +347,7 @@ def train_recipe(target: int, data: Any, *, seed: int = 0, device: Any = "cpu", 
     and evaluation. A method without a ``rule`` runs no range test (``range_test`` is None).
     ``n_per_class`` / ``test_per_class``: seeded subsets (smoke runs; None: all images).
     """
-    cfg = _config(target, overrides)
+    cfg = recipe_config(target, overrides)
     method = get_method(method)
     if threads is not None:
         torch.set_num_threads(int(threads))

@@ -1,6 +1,11 @@
 """The fast recipe's hyper-parameters, each with the reason it has its value: :data:`RECIPES`, one row per
 target test accuracy (85, 90, 94 %), airbench-style (one table, a comment per value).
 
+The switches of issue #28 — where lrkit's recipe differs from airbench94 — are entries too, at lrkit's values
+by default, so that each difference can be measured alone (``lrkit quickstart --target 94 --set key=value``);
+:data:`AIRBENCH94` holds airbench's values, and ``airbench=True`` applies them all at once
+(:func:`recipe_config`).
+
 What the recipe is made of and where its ideas come from: :mod:`lrkit.recipe`.
 """
 
@@ -8,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["RECIPES"]
+__all__ = ["AIRBENCH94", "AIRBENCH94_EPOCHS", "AIRBENCH94_PEAK", "RECIPES", "recipe_config"]
 
 # Shared by every target; each line says why. LR values are for the *mean* (not summed) loss.
 _COMMON: dict[str, Any] = {
@@ -28,9 +33,11 @@ _COMMON: dict[str, Any] = {
                                # peak the range test picks (λ = wd_lr/η); scale-invariant convs make λ·η the knob
     "bias_lr_mult": 4.0,       # BN shifts are not scale-invariant: the weights' effective rate is η/‖w‖² ≈ 3η+
                                # at init (per-filter ‖w‖² ≈ 1/3), so biases get 4η (and λ/4: same λ·η)
+    "whiten_bias_group": "biases",  # the whitening conv's bias learns with the BN shifts (bias_lr_mult × η);
+                               # "weights": at η with the convs, as airbench94 — what a large multiplier needs
     "pct_start": 0.23,         # LR rises linearly over 23 % of steps, then falls linearly (published shape)
     "div_factor": 5.0,         # start at peak/5 (0.2 → 1.0 in relative units)
-    "final_div_factor": 1e4,   # end ≈ 0
+    "final_div_factor": 1e4,   # end ≈ 0 (peak / (div_factor · final_div_factor)); 0.2/0.07: end at 0.07 × peak
     "find": {"start_lr": 1e-2, "end_lr": 30.0, "num_iter": 30, "smoothing": 0.1, "val_batches": 1},
     #                          # 30 steps (~2/3 epoch of compute at B=512); loss read on 500 validation images
     "peak_scale": 1.0,         # one-cycle peak = this × suggest(for_="one_cycle") (lrkit's min/3 rule)
@@ -41,11 +48,21 @@ _COMMON: dict[str, Any] = {
     #                          # no averaging early (weights move fast), strong averaging as the LR anneals
     "bn_recompute_batches": 4,  # BN statistics recomputed at the final (averaged) weights: 4 training batches
     "translate": 2,            # random crops of ±2 px (zero pad 2): ±4 costs accuracy in ≤ 12-epoch runs
+    "pad_mode": "zeros",       # the crops' border: zeros, or "reflect" (the image mirrored: no black band)
+    "train_on_all": False,     # True: the range test still trains on the split and reads the held-out loss, then
+                               # the final model trains on the split *and* the held-out images (all 50,000); its
+                               # validation accuracy is then not reported (those images were trained on)
     "flip": "alternate",       # each image flipped in alternate epochs (random in the first): no repeats
     "eval_batch_size": 500,
     "curve_every": 1.0,        # test curve every epoch (reporting only; `lrkit bench run methods`: every ½ epoch)
     "curve_tta": 1,            # per-epoch test curve: flip TTA (reporting only)
-    "amp_on_cuda": True,       # float16 autocast + GradScaler on CUDA; CPU stays float32 (bf16 is slower here)
+    "amp_on_cuda": True,       # autocast on CUDA: bfloat16 (no GradScaler, no host sync) where the GPU has it
+                               # natively, else float16 + GradScaler ("bfloat16"/"float16": that one); CPU stays
+                               # float32 (bf16 is slower on this CPU)
+    "compile": False,          # torch.compile the training net (True or a mode, e.g. "max-autotune"); the compile
+                               # time counts as training; the range test and evaluations run uncompiled
+    "airbench": False,         # True: every AIRBENCH94 value below replaces lrkit's (the A/A check); a key given
+                               # explicitly in the overrides still wins
 }
 
 #: one dict per target accuracy (%); times are for the 2-core CPU of GUIDE.md (≈1,300 img/s at half
@@ -73,3 +90,62 @@ RECIPES: dict[int, dict[str, Any]] = {
          "find": {**_COMMON["find"], "num_iter": 20},  # at B=1024 a test point costs 2.4 s: 20 of them
          "tta": 2},                 # flip × {0, 1-px} translate: 4 views, +≈0.2 over flip alone
 }
+# (the batch size is an entry: `lrkit quickstart --target 94 --set batch_size=512` is the CPU measurement of
+# issue #28; wd_lr is per batch of 1024 and scales with B, the range test sets the peak at any B)
+
+#: airbench94's values where lrkit's recipe differs (Keller Jordan's cifar10-airbench, ``airbench94.py``: 94.01 %
+#: mean in n = 1000 runs), in lrkit's units. airbench sums the loss and states its LR and weight decay per 1024
+#: examples, divided by 1024·(1 + 1/(1 − momentum)) for torch's SGD; for lrkit's mean loss at B = 1024 its LR is
+#: 11.5 / (1 + 1/0.15) = 1.50 and its λ·η per step 0.0153 / (1 + 1/0.15) = 2.0e-3 (:data:`AIRBENCH94_PEAK`).
+AIRBENCH94: dict[str, Any] = {
+    "wd_lr": 2e-3,                   # λ·η per step at the peak: lrkit 1e-3. The convs are scale-invariant, so λ·η
+                                     # sets their effective step (∝ √(λη)): 0.7× airbench's at lrkit's 1e-3
+    "bias_lr_mult": 64.0,            # its bias_scaler: BN shifts at 64 η (and λ/64: the same λ·η); lrkit 4
+    "whiten_bias_group": "weights",  # its whitening bias is among the "other params", at η (64 η would be 96)
+    "train_on_all": True,            # it trains on all 50,000 training images; lrkit holds 5,000 out
+    "final_div_factor": 0.2 / 0.07,  # its triangle 0.2 → 1 → 0.07: ends at 0.07 × peak; lrkit ≈ 0
+    "pad_mode": "reflect",           # its crops pad by reflection; lrkit with zeros
+    "tta": 3,                        # its 6 views (tta_level 2): mirror × {0, ±1 px diagonal, reflected}; lrkit 4
+}
+#: airbench94's peak LR for lrkit's mean loss at B = 1024 (11.5 per 1024 examples, momentum 0.85): the A/A
+#: check runs at it (``method=grid_one_cycle_1.5``) instead of the range test's suggestion
+AIRBENCH94_PEAK = round(11.5 / (1 + 1 / (1 - 0.85)), 12)  # = 1.5
+#: airbench94's length: ceil(48 × 9.9) = 476 steps of 1,024 of the 50,000 images (48 steps per epoch);
+#: lrkit rounds epochs × steps per epoch, so 9.92 epochs make the same 476 steps
+AIRBENCH94_EPOCHS = 9.92
+
+#: the values some entries may take (checked by :func:`recipe_config`)
+_CHOICES: dict[str, tuple] = {
+    "pad_mode": ("zeros", "reflect"), "whiten_bias_group": ("biases", "weights"), "tta": (0, 1, 2, 3),
+    "curve_tta": (0, 1, 2, 3), "train_on_all": (False, True), "airbench": (False, True),
+    "amp_on_cuda": (False, True, "bfloat16", "float16"),
+    "compile": (False, True, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+    "flip": ("alternate", "random", "none"),
+}
+
+
+def recipe_config(target: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The configuration a run of ``RECIPES[target]`` uses: the row, then :data:`AIRBENCH94` when
+    ``airbench`` is on (in the row or the overrides), then ``overrides``. ``ValueError`` for an unknown
+    target, an unknown key, or a value outside an entry's choices (the on/off switches also take 0 / 1).
+
+    Example:
+        >>> cfg = recipe_config(94, {"airbench": True, "tta": 2})
+        >>> cfg["wd_lr"], cfg["bias_lr_mult"], cfg["tta"], cfg["epochs"]
+        (0.002, 64.0, 2, 15)
+    """
+    if target not in RECIPES:
+        raise ValueError(f"target must be one of {sorted(RECIPES)}, got {target!r}")
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - set(RECIPES[target])
+    if unknown:
+        raise ValueError(f"overrides: unknown recipe keys {sorted(unknown)}")
+    for key in ("airbench", "train_on_all", "compile"):  # a switch may be given as 0 / 1 (`--set airbench=1`)
+        if type(overrides.get(key)) is int and overrides[key] in (0, 1):
+            overrides[key] = bool(overrides[key])
+    airbench = overrides.get("airbench", RECIPES[target]["airbench"])
+    cfg = {**RECIPES[target], **(AIRBENCH94 if airbench is True else {}), **overrides}
+    for key, allowed in _CHOICES.items():
+        if not any(cfg[key] == a and type(cfg[key]) is type(a) for a in allowed):
+            raise ValueError(f"recipe entry {key!r} must be one of {list(allowed)}, got {cfg[key]!r}")
+    return cfg

@@ -46,15 +46,35 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # -------------------- One step -------------------------------------------------------------------
 @dataclass
 class StepResult:
-    """What one optimizer step produced.
+    """What one optimizer step produced, left on the device so that reading it is the caller's choice.
 
-    ``loss`` is the mean loss over the step's micro-batches (a detached 0-dim tensor on the model's
-    device, so that no host sync is forced); ``skipped`` is True when an AMP ``GradScaler`` found
-    inf/NaN gradients and skipped ``optimizer.step()``.
+    ``loss`` is the mean loss over the step's micro-batches (a detached 0-dim tensor on the model's device).
+    ``found_inf`` (with a GradScaler only, else None) is a 0-dim device flag, 1 when the scaler found inf/NaN
+    gradients and skipped ``optimizer.step()`` (its scale dropped); :attr:`skipped` reads it on the host.
     """
 
     loss: torch.Tensor
-    skipped: bool = False
+    found_inf: torch.Tensor | None = None
+
+    @property
+    def skipped(self) -> bool:
+        """Whether the GradScaler skipped the step (reading it waits for the device: a host sync)."""
+        return self.found_inf is not None and bool(self.found_inf)
+
+
+def _scaler_step(scaler: torch.amp.GradScaler, optimizer: torch.optim.Optimizer) -> torch.Tensor | None:
+    """``scaler.step`` + ``scaler.update``; returns the device flag "the scale dropped" (the step was skipped)
+    without reading the scale on the host: ``GradScaler.get_scale()`` is an ``.item()``, one host sync each.
+    (``GradScaler.step`` itself still reads its found-inf flag on the host, once per step, unless the
+    optimizer takes the scaling into its own kernel.) None for a disabled scaler."""
+    scale = scaler._get_scale_async()  # the scale tensor, updated in place by update()
+    before = scale.clone() if scale is not None else None
+    scaler.step(optimizer)
+    scaler.update()
+    after = scaler._get_scale_async()
+    if before is None or after is None:
+        return None
+    return (after < before).float()
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, batches: Sequence[Batch], *,
@@ -64,7 +84,8 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Loss
     Each micro-batch's loss is divided by the number of micro-batches before ``backward``, so k
     micro-batches of size b give the gradient of one batch of size k·b (for models without
     batch-dependent layers). With the runtime's ``scaler`` (float16 AMP) the step goes through it;
-    ``StepResult.skipped`` says whether the scaler skipped it (its scale dropped). Under
+    ``StepResult.found_inf`` flags, on the device, whether the scaler skipped it (its scale dropped). Nothing
+    here reads a value on the host (no host sync of lrkit's own; see :mod:`lrkit.training.syncs`). Under
     torch.distributed the gradients are averaged over the ranks before the step (by DDP itself for a
     DDP model, else :func:`lrkit.training.distributed.average_gradients`); the loss returned is this rank's.
     ``runtime``: device, AMP and memory format (default: the model's device, full precision).
@@ -90,15 +111,12 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Loss
         d = loss.detach().float()
         total = d if total is None else total + d
     distributed.average_gradients(model)  # a plain model under torch.distributed; nothing otherwise
-    skipped = False
+    found_inf = None
     if scaler is not None:
-        before = scaler.get_scale()
-        scaler.step(optimizer)
-        scaler.update()
-        skipped = scaler.get_scale() < before
+        found_inf = _scaler_step(scaler, optimizer)
     else:
         optimizer.step()
-    return StepResult(loss=total / k, skipped=skipped)
+    return StepResult(loss=total / k, found_inf=found_inf)
 
 
 @torch.no_grad()
@@ -199,23 +217,34 @@ def _iter_batches(data: Any, start: int) -> Iterator[Batch]:
 
 
 class _LossBuffer:
-    """Each step's loss, kept on the device until something needs it, then written to the History in
-    one go — as the mean over the ranks under torch.distributed (:func:`flush`; ``sync=False`` after an
-    error on one rank: no collective the others would never join)."""
+    """Each step's loss, and with a GradScaler its skipped flag, kept on the device until something needs
+    them, then written to the History in one go (one host sync for all of them): the losses as the mean over
+    the ranks under torch.distributed (:func:`flush`; ``sync=False`` after an error on one rank: no
+    collective the others would never join), the skipped steps to ``history.meta['skipped']``."""
 
     def __init__(self, history: History, distributed: bool) -> None:
         self.history, self.distributed, self.pending = history, distributed, []
+        self.flags: list[tuple[int, torch.Tensor]] = []
 
-    def append(self, loss: torch.Tensor) -> None:
+    def append(self, loss: torch.Tensor, iteration: int = 0, found_inf: torch.Tensor | None = None) -> None:
         self.pending.append(loss)
+        if found_inf is not None:
+            self.flags.append((iteration, found_inf))
 
     def flush(self, sync: bool = True) -> None:
-        if self.pending:
-            losses = torch.stack(self.pending)
-            if self.distributed and sync:
-                losses = distributed.all_reduce_mean(losses)
-            self.history.train_loss.extend(losses.tolist())
-            self.pending.clear()
+        if not self.pending:
+            return
+        losses = torch.stack(self.pending)
+        if self.distributed and sync:
+            losses = distributed.all_reduce_mean(losses)
+        n = len(self.pending)
+        values = torch.cat([losses.float(), *(f.float().view(1) for _, f in self.flags)]).tolist()
+        self.history.train_loss.extend(values[:n])
+        skipped = [it for (it, _), f in zip(self.flags, values[n:], strict=True) if f]
+        if skipped:
+            self.history.meta.setdefault("skipped", []).extend(skipped)
+        self.pending.clear()
+        self.flags.clear()
 
 
 # -------------------- The loop -------------------------------------------------------------------
@@ -319,10 +348,8 @@ class _Loop:
         h.iteration.append(it)
         h.lr.append(lrs)
         h.momentum.append(moms)
-        self.losses.append(res.loss)
+        self.losses.append(res.loss, it, res.found_inf)  # a skipped step: history.meta["skipped"] at the flush
         h.wall.append(time.perf_counter() - self.t0)
-        if res.skipped:  # the GradScaler skipped optimizer.step() (inf/NaN gradients)
-            h.meta.setdefault("skipped", []).append(it)
 
     def evaluate(self, done: int) -> None:
         """Evaluate on ``eval_data`` after ``done`` steps (schedule-free: at x, BatchNorm recomputed)."""
@@ -358,8 +385,9 @@ class _Loop:
 
 
 def _place(model: nn.Module, runtime: Runtime, *, move: bool) -> None:
-    """The model on the runtime's device (when a device was asked for) and in its memory format."""
-    if move:
+    """The model on the runtime's device (when a device was asked for and it is not all there yet) and in its
+    memory format."""
+    if move and any(t.device != runtime.device for t in (*model.parameters(), *model.buffers())):
         model.to(runtime.device)
     if runtime.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -411,8 +439,10 @@ def fit(
             ``None`` and no ``scheduler``: the optimizer's LRs stay as they are.
         scheduler: any object with ``step()`` (e.g. a torch ``LRScheduler``), stepped once per
             optimizer step; its ``state_dict`` goes into checkpoints.
-        amp / scaler / device / channels_last: the :class:`~lrkit.training.runtime.Runtime` (AMP: bfloat16
-            on CPU, float16 + a GradScaler on CUDA). With ``device`` the model is moved there.
+        amp / scaler / device / channels_last: the :class:`~lrkit.training.runtime.Runtime` (``amp=True``:
+            bfloat16 where the device computes it natively — the CPU, CUDA GPUs of compute capability 8 and
+            up — and float16 + a GradScaler on older GPUs; ``amp`` may also name the dtype). With ``device``
+            the model is moved there.
         checkpoint / resume: path of the checkpoint file (:mod:`lrkit.training.checkpoint`); with
             ``resume=True`` and an existing checkpoint, model, optimizer, scheduler, scaler, History and
             RNG states are restored and training continues where it stopped — with lrkit's
@@ -421,11 +451,14 @@ def fit(
             called after every step (the protocol — ``StopTraining``, ``needs_loss`` — is documented in
             :mod:`lrkit.training.callbacks`).
 
-    AMP-skipped steps (the GradScaler found inf/NaN gradients) are listed in ``history.meta['skipped']``;
-    a ScheduledLR does not advance on them. Under torch.distributed (:mod:`lrkit.training.distributed`):
-    each rank trains on its shard of every global batch, the recorded loss is the mean over the ranks, a
-    ``StopTraining`` on any rank stops all, and rank 0 alone writes the checkpoint. A schedule-free
-    optimizer is put in train mode at the start and evaluated at its average x
+    **No host sync per step** (:mod:`lrkit.training.syncs`) unless a callback needs the losses: each step's
+    loss (and a GradScaler's skipped flag) stays on the device and is read in one go at an evaluation, a
+    checkpoint and the end. AMP-skipped steps (the GradScaler found inf/NaN gradients) are listed in
+    ``history.meta['skipped']`` from then on; a ScheduledLR does not advance on them. On CUDA, cuDNN's
+    autotuner is on for the run (:meth:`Runtime.backend_settings`). Under torch.distributed
+    (:mod:`lrkit.training.distributed`): each rank trains on its shard of every global batch, the recorded
+    loss is the mean over the ranks, a ``StopTraining`` on any rank stops all, and rank 0 alone writes the
+    checkpoint. A schedule-free optimizer is put in train mode at the start and evaluated at its average x
     (:mod:`lrkit.training.self_tuning`), which leaves the training run untouched.
 
     Example:
@@ -459,7 +492,8 @@ def fit(
         if resume:
             loop.resume()
         if loop.start < plan.iterations:
-            loop.run()
+            with runtime.backend_settings():  # CUDA: cuDNN's autotuner on for the run, then as it was
+                loop.run()
     finally:
         if own:
             scheduler.close()

@@ -6,14 +6,21 @@ nanoGPT builds its autocast context once and uses it everywhere; lrkit does the 
 ``channels_last`` arguments (:meth:`Runtime.resolve`), and every function below them — a training step,
 an evaluation, a BatchNorm recompute, test-time augmentation — takes that one object.
 
-**The AMP rule** (written here only, :func:`amp_dtype_for`): autocast to float16 on CUDA, with a
-``torch.amp.GradScaler`` (its scale skips the steps whose gradients overflowed); bfloat16 elsewhere,
-which needs no scaler.
+**The AMP rule** (written here only, :func:`amp_dtype_for`): autocast to bfloat16 wherever the device
+computes it natively — the CPU, and CUDA GPUs of compute capability 8 and up (A100, H100, …) — which needs
+no scaler: its range is float32's, nothing overflows, no step is skipped and nothing is read back on the
+host. On older CUDA GPUs, float16 with a ``torch.amp.GradScaler`` (its scale skips the steps whose
+gradients overflowed). ``amp`` may also name the dtype.
+
+**Backend settings** (:meth:`Runtime.backend_settings`): on CUDA, cuDNN's autotuner
+(``torch.backends.cudnn.benchmark``) is on while a run trains — a fixed batch shape is what it is for —
+unless deterministic algorithms were asked for; the flag is put back afterwards.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +29,8 @@ from torch import nn
 
 from ..utils import check_float, check_int
 
-__all__ = ["Runtime", "amp_dtype_for", "default_device", "model_device", "resolve_iterations", "steps_per_epoch"]
+__all__ = ["Runtime", "amp_dtype_for", "cuda_bf16_native", "default_device", "model_device", "resolve_iterations",
+           "steps_per_epoch"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -39,9 +47,34 @@ def default_device(name: str | torch.device | None = None) -> torch.device:
     return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
+def cuda_bf16_native() -> bool:
+    """Whether the current CUDA GPU computes bfloat16 natively (compute capability 8 and up; False without
+    CUDA). ``torch.cuda.is_bf16_supported()`` alone also says True where bfloat16 is only emulated (slowly)."""
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # a torch whose is_bf16_supported has no including_emulation
+        return bool(torch.cuda.is_bf16_supported())
+
+
 def amp_dtype_for(device: torch.device) -> torch.dtype:
-    """The autocast dtype of AMP on ``device``: float16 on CUDA (with a GradScaler), else bfloat16."""
-    return torch.float16 if device.type == "cuda" else torch.bfloat16
+    """The autocast dtype of AMP on ``device``: bfloat16 (no GradScaler), except float16 (with a GradScaler)
+    on a CUDA GPU without native bfloat16 (:func:`cuda_bf16_native`)."""
+    if device.type == "cuda" and not cuda_bf16_native():
+        return torch.float16
+    return torch.bfloat16
+
+
+_AMP_NAMES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+
+
+def _amp_dtype(amp: Any, device: torch.device) -> torch.dtype | None:
+    """``amp`` as an autocast dtype: False/None → None, True → :func:`amp_dtype_for`, a dtype or its name."""
+    if isinstance(amp, (bool, int)) or amp is None:  # True / False (and 1 / 0)
+        return amp_dtype_for(device) if amp else None
+    dtype = _AMP_NAMES.get(amp, amp) if isinstance(amp, str) else amp
+    if dtype not in (torch.bfloat16, torch.float16):
+        raise ValueError(f"amp must be True/False, torch.bfloat16/torch.float16 or their name, got {amp!r}")
+    return dtype
 
 
 @dataclass(frozen=True)
@@ -54,6 +87,7 @@ class Runtime:
         channels_last: 4-d inputs in ``torch.channels_last`` memory format (1.6× faster per step of the
             Caffe net on a CPU, BENCHMARKS.md §1).
         scaler: the ``torch.amp.GradScaler`` of float16 AMP (None otherwise).
+        cudnn_benchmark: turn cuDNN's autotuner on while a run trains (:meth:`backend_settings`).
 
     Example:
         >>> import torch
@@ -65,17 +99,22 @@ class Runtime:
     amp_dtype: torch.dtype | None = None
     channels_last: bool = False
     scaler: torch.amp.GradScaler | None = None
+    cudnn_benchmark: bool = False
 
     @classmethod
-    def resolve(cls, model: nn.Module, *, device: str | torch.device | None = None, amp: bool = False,
+    def resolve(cls, model: nn.Module, *, device: str | torch.device | None = None, amp: Any = False,
                 scaler: torch.amp.GradScaler | None = None, channels_last: bool = False) -> Runtime:
         """The runtime of a run of ``model``: ``device`` (default: the model's), AMP's dtype when ``amp``
-        (:func:`amp_dtype_for`), and for float16 a new GradScaler unless ``scaler`` is given."""
+        (True: :func:`amp_dtype_for`; or ``torch.bfloat16`` / ``torch.float16`` or their name), for float16
+        a new GradScaler unless ``scaler`` is given, and on CUDA cuDNN's autotuner unless deterministic
+        algorithms are asked for (``torch.use_deterministic_algorithms`` / ``cudnn.deterministic``)."""
         dev = torch.device(device) if device is not None else model_device(model)
-        amp_dtype = amp_dtype_for(dev) if amp else None
+        amp_dtype = _amp_dtype(amp, dev)
         if amp_dtype == torch.float16 and scaler is None:
             scaler = torch.amp.GradScaler(dev.type)
-        return cls(dev, amp_dtype, bool(channels_last), scaler)
+        tune = dev.type == "cuda" and not (torch.are_deterministic_algorithms_enabled()
+                                           or torch.backends.cudnn.deterministic)
+        return cls(dev, amp_dtype, bool(channels_last), scaler, tune)
 
     @classmethod
     def of(cls, model: nn.Module, *, channels_last: bool = False) -> Runtime:
@@ -93,6 +132,19 @@ class Runtime:
         """An ``(inputs, targets)`` batch on the device."""
         x, y = batch
         return self.inputs(x), y.to(self.device, non_blocking=True)
+
+    @contextmanager
+    def backend_settings(self) -> Iterator[None]:
+        """Inside: the process-wide backend flags this runtime asks for — ``torch.backends.cudnn.benchmark``
+        when :attr:`cudnn_benchmark` (cuDNN times its algorithms for each new input shape once, then uses
+        the fastest); afterwards the flags are as they were."""
+        before = torch.backends.cudnn.benchmark
+        if self.cudnn_benchmark:
+            torch.backends.cudnn.benchmark = True
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.benchmark = before
 
     def autocast(self) -> AbstractContextManager[Any]:
         """The autocast context of this runtime (disabled in full precision)."""

@@ -182,7 +182,7 @@ def test_tta_is_the_mean_of_the_two_logits_and_level_0_is_evaluate():
     assert r0["acc"] == pytest.approx(plain["acc"]) and r0["loss"] == pytest.approx(plain["loss"], rel=1e-5)
     assert evaluate_tta(model, data, level=2)["n"] == 10
     with pytest.raises(ValueError, match="level"):
-        evaluate_tta(model, data, level=3)
+        evaluate_tta(model, data, level=4)
 
 
 def test_recompute_bn_on_the_recipe_loader_uses_its_first_batches():
@@ -202,7 +202,7 @@ def test_recipe_tables_hold_every_setting():
     for target, r in RECIPES.items():
         assert set(r) == keys, target
         assert len(r["widths"]) == 3 and r["epochs"] > 0 and r["batch_size"] >= 64
-        assert r["tta"] in (0, 1, 2) and r["curve_tta"] in (0, 1, 2)
+        assert r["tta"] in (0, 1, 2, 3) and r["curve_tta"] in (0, 1, 2, 3)
         assert 0 < r["pct_start"] < 1 and 0 <= r["momentum"] < 1 and 0 <= r["label_smoothing"] < 1
         assert r["average"]["mode"] in ("lookahead", "ema") and r["flip"] in ("alternate", "random", "none")
         lo, hi = r["peak_bounds"]
@@ -263,3 +263,37 @@ def test_cli_target_rejects_bad_values(value, capsys):
 
 def test_fmt_time():
     assert fmt_time(None) == "not reached" and fmt_time(90.0) == "90 s (1.5 min)"
+
+
+@pytest.mark.parametrize("args, says", [(["--set", "airbench=1"], "needs --target"),
+                                        (["--target", "94", "--set", "nope=1"], "unknown recipe keys"),
+                                        (["--target", "94", "--set", "tta=7"], "'tta' must be one of"),
+                                        (["--target", "94", "--set", "tta"], "KEY=VALUE"),
+                                        (["--target", "94", "--set", "tta=1", "tta=2"], "given twice")])
+def test_cli_set_rejects_bad_entries_before_loading_data(monkeypatch, args, says, capsys):
+    import lrkit.data
+
+    def never(*a, **k):
+        raise AssertionError("CIFAR-10 was loaded before --set was checked")
+
+    monkeypatch.setattr(lrkit.data, "load_cifar10", never)
+    assert cli.main(["quickstart", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--set" in err and says in err, err
+
+
+def test_cli_set_reaches_the_recipe(monkeypatch, tmp_path):
+    import lrkit.data
+    import lrkit.recipe
+
+    seen = {}
+
+    def fake_train_recipe(target, data, **kw):
+        seen.update(target=target, overrides=kw["overrides"])
+        raise KeyboardInterrupt  # stop here: only the arguments are under test
+
+    monkeypatch.setattr(lrkit.data, "load_cifar10", lambda *a, **k: None)
+    monkeypatch.setattr(lrkit.recipe, "train_recipe", fake_train_recipe)
+    assert cli.main(["quickstart", "--target", "94", "--set", "airbench=1", "pad_mode=reflect", "--out",
+                     str(tmp_path)]) == 130
+    assert seen == {"target": 94, "overrides": {"airbench": 1, "pad_mode": "reflect"}}

@@ -532,24 +532,32 @@ def check_04(r, say):
 
 
 def check_05(r, say):
+    import numpy as np
+
     finals = r["final_acc"]
-    assert set(finals) >= {"one_cycle", "constant", "step"}
-    for name, a in finals.items():
-        above_chance(a, r["classes"], r["test_images"], name)
+    assert set(finals) == {"one_cycle", "one_cycle_at_blowup", "constant", "step"}
+    for name in ("one_cycle", "constant", "step"):   # the run at the blow-up may diverge: that is its question
+        above_chance(finals[name], r["classes"], r["test_images"], name)
     mom = r["momentum_range"]
     assert mom[0] < mom[1], "one-cycle must cycle the momentum"
-    # the peak and the constant LR come from a range test on the same setup, and the runs used them
+    # the peak and the constant LR come from a range test on the same setup, read again here from its points
     rt = r["range_test"]
     assert rt["loss_kind"] == "train" and rt["n_points"] >= 10, rt
+    reading, peak = _reread(rt, "one_cycle")
+    _, const = _reread(rt, "constant")
     assert r["max_lr_source"] == "range test" and r["base_lr_source"] == "range test"
-    peak, const = r["max_lr_from_range_test"], r["constant_lr_from_range_test"]
-    assert _finite(peak) and _finite(const) and 0 < const < peak, (const, peak)
+    assert r["max_lr_from_range_test"] == pytest.approx(peak.lr, rel=1e-9) and r["max_lr_status"] == peak.status
+    assert r["constant_lr_from_range_test"] == pytest.approx(const.lr, rel=1e-9)
+    assert 0 < const.lr < peak.lr, (const.lr, peak.lr)
     lo, hi = r["max_lr_interval"]
-    assert lo <= peak <= hi
-    assert r["max_lr"] == peak and r["base_lr"] == const
-    assert r["one_cycle_peak_used"] == pytest.approx(peak, rel=1e-9), "one-cycle must peak at the suggestion"
-    assert r["constant_lr_used"] == pytest.approx([const, const], rel=1e-9), "the constant run must use the suggestion"
-    say.check("peak_over_constant", ratio=peak / const)
+    assert lo <= peak.lr <= hi
+    assert r["max_lr"] == peak.lr and r["base_lr"] == const.lr
+    assert r["one_cycle_peak_used"] == pytest.approx(peak.lr, rel=1e-9), "one-cycle must peak at the suggestion"
+    assert r["constant_lr_used"] == pytest.approx([const.lr, const.lr], rel=1e-9), \
+        "the constant run uses the suggestion"
+    high = reading.lr_blowup if reading.lr_blowup is not None else rt["sweep_lr"][-1]
+    assert r["high_lr"] == pytest.approx(high, rel=1e-12) and r["high_peak_used"] == pytest.approx(high, rel=1e-9)
+    say.check("peak_over_constant", ratio=peak.lr / const.lr)
     say.check("one_cycle_vs_baselines", lead_constant=_lead(finals["one_cycle"], finals["constant"]),
               lead_step=_lead(finals["one_cycle"], finals["step"]), iterations=r["iterations"])
     oc, co = _curve(r["evals"]["one_cycle"]), _curve(r["evals"]["constant"])
@@ -560,25 +568,126 @@ def check_05(r, say):
         assert "not ahead" in say.all["led_from"]["text"]
     else:
         say.check("led_from", led=led, peak_at=int(0.3 * r["iterations"]))
+    losses = {k: np.array([math.nan if x is None else x for x in v], dtype=float) for k, v in r["train_loss"].items()}
+    say.check("at_blowup", high=high, times=high / peak.lr,
+              lead=_lead(finals["one_cycle_at_blowup"], finals["one_cycle"]),
+              finite="finite" if np.isfinite(losses["one_cycle_at_blowup"]).all() else "not finite")
+    # §4: held-out minus training loss (the mean over the steps since the previous evaluation), written again here
+    gap = {}
+    for k in ("one_cycle", "constant", "step"):
+        its, prev, out = [], 0, []
+        for it, heldout in r["eval_losses"][k]:
+            if it <= 0:
+                continue
+            out.append(heldout - float(losses[k][prev:it].mean()))
+            its.append(it)
+            prev = it
+        gap[k] = (its, out)
+    its, oc_gap = gap["one_cycle"]
+    at = min(range(len(its)), key=lambda i: abs(its[i] - int(0.3 * r["iterations"])))
+    say.check("gap", oc=oc_gap[-1], const=gap["constant"][1][-1], step=gap["step"][1][-1], at=its[at],
+              oc_peak=oc_gap[at])
+
+
+def _reread(curve: dict, use: str = "one_cycle"):
+    """A recorded range test read again from its raw points: (reading, suggestion for ``use``)."""
+    from lrkit.rangetest import RangeTest
+
+    rt = RangeTest(sweep_lr=curve["sweep_lr"], loss=curve["loss"])
+    return rt.reading(), rt.suggest(for_=use)
+
+
+def _stlr(max_lr: float, total: int, cut_frac: float, ratio: float) -> list[float]:
+    """ULMFiT's eq. (3), written again here."""
+    cut = math.floor(total * cut_frac)
+    out = []
+    for t in range(total):
+        p = t / cut if t < cut else 1 - (t - cut) / (cut * (1 / cut_frac - 1))
+        out.append(max_lr * (1 + p * (ratio - 1)) / ratio)
+    return out
 
 
 def check_06(r, say):
+    import numpy as np
+
     lrs = r["group_lrs"]
     assert len(lrs) >= 2 and all(a < b for a, b in zip(lrs, lrs[1:], strict=False)), "LRs must grow towards the head"
     ulm = r["group_lrs_ulmfit"]
     assert all(b / a == pytest.approx(2.6) for a, b in zip(ulm, ulm[1:], strict=False)), "ULMFiT: ÷2.6 per group"
     assert r["frozen_unchanged"] is True
-    above_chance(r["source_acc"], r["classes"], r["source_test_images"], "the source task")
+    above_chance(r["source_acc"], r["source_classes"], r["source_test_images"], "the source task")
     finals = r["final_acc"]
+    assert set(finals) == {"full", "frozen", "discriminative", "gradual"}, "the bench's arms"
     for name, a in finals.items():
         above_chance(a, r["classes"], r["test_images"], name)
-    led, n = _ahead(r["evals"]["one LR"], r["evals"]["discriminative"])
-    say.check("one_lr_vs_discriminative", lead_discriminative=_lead(finals["one LR"], finals["discriminative"]),
-              lead_head=_lead(finals["one LR"], finals["head only"]), led=led, n=n, chance=100 / r["classes"])
+    # §4: both range tests read again from their raw points; the head's LR is the frozen one's one-cycle peak
+    rt = r["range_tests"]
+    (before, s_before), (after, s_after) = _reread(rt["frozen"]), _reread(rt["unfrozen"])
+    for k, s in (("frozen", s_before), ("unfrozen", s_after)):
+        assert rt[k]["lr"] == pytest.approx(s.lr, rel=1e-9)
+        assert rt[k]["status"] == s.status and rt[k]["regime"] == s.regime
+        assert rt[k]["low"] <= rt[k]["lr"] <= rt[k]["high"]
+    if r["lr_parameter"] is None:
+        assert r["top_lr"] == pytest.approx(s_before.lr, rel=1e-9)
+    say.check("before_after", before=before.regime, after=after.regime, fall_before=100 * before.depth,
+              fall_after=100 * after.depth)
+    if after.lr_blowup is not None:
+        say.check("after_rise", blowup=after.lr_blowup, lr=s_after.lr, ratio=after.lr_blowup / s_after.lr)
+    else:
+        say.check("after_rise", end=float(rt["unfrozen"]["sweep_lr"][-1]), lr=s_after.lr)
+    # §5–§6: STLR as the paper writes it drove the gradual arm's head; ÷2.6 per group; one group opened per epoch
+    it, top = r["iterations"], r["top_lr"]
+    st = r["stlr"]
+    want = _stlr(top, it, st["cut_frac"], st["ratio"])
+    assert st["lr"] == pytest.approx(want, rel=1e-9) and min(want) > 0
+    trace = {k: np.asarray(v) for k, v in r["group_lr_trace"].items()}
+    assert trace["gradual"][:, -1] == pytest.approx(want, rel=1e-9)
+    for arm in ("discriminative", "gradual"):
+        ratios = trace[arm][:, 1:] / trace[arm][:, :-1]
+        assert ratios == pytest.approx(np.full_like(ratios, 2.6)), arm
+    assert trace["full"].max() == pytest.approx(top, rel=1e-6) and np.ptp(trace["full"], axis=1).max() == 0
+    spe = r["steps_per_epoch"]
+    assert [tuple(e) for e in r["unfreeze_events"]] == [(k * spe, k + 1) for k in range(5) if k * spe < it]
+    ev = r["evals"]
+    led, n = _ahead(ev["full"], ev["gradual"])
+    say.check("arms", full=100 * finals["full"], frozen=_lead(finals["frozen"], finals["full"]),
+              discriminative=_lead(finals["discriminative"], finals["full"]),
+              gradual=_lead(finals["gradual"], finals["full"]), led=led, n=n, chance=100 / r["classes"])
+    _check_discriminative_bench(r, say)
+
+
+def _check_discriminative_bench(r, say):
+    """§7's bench sentence, recomputed from the committed results of ``lrkit bench run discriminative``."""
+    from lrkit.bench import load_results
+
+    root = Path(r["bench"]["root"])
+    arms = ("full", "frozen", "discriminative", "gradual")
+    for scale in ("paper", "full", "lite", "smoke"):
+        acc: dict[str, dict[int, float]] = {}
+        for res in load_results(root, "discriminative", scale):
+            if res.get("final"):
+                acc.setdefault(res["run"], {})[res["seed"]] = 100 * res["final"]["acc"]
+        if all(acc.get(a) for a in arms):
+            break
+    else:
+        assert r["bench"]["scale"] is None
+        say.check("bench")
+        return
+    assert r["bench"]["scale"] == scale
+
+    def diff(arm):
+        shared = sorted(set(acc[arm]) & set(acc["full"]))
+        d = round(sum(acc[arm][s] - acc["full"][s] for s in shared) / len(shared), 2)
+        return "level" if d == 0 else f"{'ahead' if d > 0 else 'behind'} by {abs(d):.2f} pp"
+
+    say.check("bench", scale=scale, seeds=len(acc["full"]), full=sum(acc["full"].values()) / len(acc["full"]),
+              discriminative=diff("discriminative"), gradual=diff("gradual"), frozen=diff("frozen"))
 
 
 def check_07(r, say):
-    """Smoke mode reads the committed results: what the notebook recorded is what the files say."""
+    """Smoke mode reads the committed results: what the notebook recorded and said is what the files say."""
+    import numpy as np
+
     from lrkit.bench import EXPERIMENTS, load_results, reference
     from lrkit.bench.analysis import summarise
     from lrkit.notebook import default_results_dir
@@ -588,13 +697,55 @@ def check_07(r, say):
     order = ("paper", "full", "lite", "smoke")
     largest = {name: next((s for s in order if load_results(root, name, s)), None) for name in EXPERIMENTS}
     assert r["experiment"] == "smith2017-table1" and r["scale"] == largest["smith2017-table1"] == "paper"
-    committed = summarise(load_results(root, "smith2017-table1", "paper"))
-    assert r["final_acc"] == pytest.approx({k: v["acc_mean"] for k, v in committed.items()})
-    assert r["published"] == reference("smith2017-table1").values
-    assert r["published"]["fixed"] == 81.4 and r["published"]["triangular2"] == 81.4
+    t1 = summarise(load_results(root, "smith2017-table1", "paper"))
+    assert r["final_acc"] == pytest.approx({k: v["acc_mean"] for k, v in t1.items()})
     overview = {name: summarise(load_results(root, name, s)) for name, s in largest.items() if s is not None}
     assert r["overview"] == {name: {k: round(v["acc_mean"], 2) for k, v in o.items()} for name, o in overview.items()}
     assert r["notes"], "the report's notes for Table 1"
+    # §6: the published column in the measured unit, never missing where the paper has the row
+    for name, cols in r["published"].items():
+        ref = reference(name) if name in ("smith2017-table1", "sgdr", "onecycle") else None
+        for run, pub in cols.items():
+            if ref is None or run not in ref.values:
+                continue
+            want = 100 - ref.values[run] if ref.metric.startswith("test error") else ref.values[run]
+            assert pub == pytest.approx(want), (name, run, pub, want)
+    assert r["published"]["sgdr"]["step_lr0.1"] == pytest.approx(100 - 4.24), "SGDR's errors shown as accuracies"
+    # §2 (a): Table 2 against the one-stage reading
+    if {"triangular2", "triangular2_flat"} <= set(t1):
+        say.check("table2", t2=t1["triangular2"]["acc_mean"], n2=t1["triangular2"]["seeds"],
+                  flat=t1["triangular2_flat"]["acc_mean"], nf=t1["triangular2_flat"]["seeds"])
+    else:
+        say.check("table2")
+    # §3: final against best on the paper's 1,000-iteration test grid
+    gain = {}
+    for run, s in t1.items():
+        finals, bests = [], []
+        for res in s["results"]:
+            ev = res["history"]["evals"]
+            finals.append(100 * res["final"]["acc"])
+            bests.append(100 * max(e["acc"] for e in ev if e["iteration"] % 1000 == 0))
+        assert r["readings"][run]["final"] == pytest.approx(np.mean(finals))
+        assert r["readings"][run]["best"] == pytest.approx(np.mean(bests))
+        assert r["readings"][run]["best"] >= r["readings"][run]["final"] - 1e-9, run
+        gain[run] = np.mean(bests) - np.mean(finals)
+    top = max(gain, key=gain.get)
+    say.check("readings", lo=min(gain.values()), hi=gain[top], top=top)
+    # §4: SGDR T_0 = 10 against step, by seed (t-quantiles for 2–5 seeds written again here)
+    acc = {"sgdr_T0=10_Tm=2": {}, "step_lr0.1": {}}
+    for res in load_results(root, "sgdr", "full"):
+        if res["run"] in acc:
+            acc[res["run"]][res["seed"]] = 100 * res["final"]["acc"]
+    seeds = sorted(set(acc["sgdr_T0=10_Tm=2"]) & set(acc["step_lr0.1"]))
+    a = np.array([acc["sgdr_T0=10_Tm=2"][k] for k in seeds])
+    b = np.array([acc["step_lr0.1"][k] for k in seeds])
+    assert r["seeds"]["a"] == {str(k): v for k, v in zip(seeds, a, strict=True)}
+    n, t = len(seeds), {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776}[len(seeds)]
+    d = a - b
+    paired = t * d.std(ddof=1) / np.sqrt(n)
+    unpaired = t * np.sqrt(a.var(ddof=1) / n + b.var(ddof=1) / n)
+    say.check("seeds", mean=float(d.mean()), paired=float(paired), n=n, t=t, unpaired=float(unpaired),
+              verdict="narrower" if paired < unpaired else "no narrower")
 
 
 def check_08(r, say):
@@ -611,6 +762,8 @@ def check_08(r, say):
     assert rt["sgd_over_adamw_constant"] == pytest.approx(ratio)
     s = say.check("adamw_vs_sgd", **({"inverse": 1 / ratio} if ratio <= 1 / 3 else {"ratio": ratio}))
     assert ("below" in s["template"]) == (ratio >= 3) and ("above" in s["template"]) == (ratio <= 1 / 3), s["text"]
+    assert set(r["rt_status"].values()) <= {"ok", "wide", "censored", "weak", "no_signal"}
+    _check_08_mechanisms(r, say)
     b = {int(k): v for k, v in r["batch_lrs"].items()}
     lo, hi = min(b), max(b)
     assert len(b) == 3
@@ -638,6 +791,36 @@ def check_08(r, say):
     finals = [*w["final_acc"].values(), *r["wd_final_acc"].values(), *wsd["branch_acc"].values(), wsd["cosine_acc"],
               sf["at_x"], p["final_acc"]]
     above_chance(max(finals), r["classes"], r["test_images"], "the best of 08's runs")
+
+
+def _check_08_mechanisms(r, say):
+    """§3, §5–§7: Adam's bias correction, the scale-invariant toy against its equilibrium (written again here),
+    weight decay inside Adam against decoupled, and the range tests at several weight decays read again."""
+    from lrkit.rangetest import RangeTest
+
+    bc = r["bias_correction"]
+    assert bc["first"] == pytest.approx(0.1 / math.sqrt(0.001)), "(1 − β₁)/√(1 − β₂) at step 1"
+    assert bc["peak"] > bc["first"] and 1 < bc["peak_step"] < 100
+    for key, t in r["toy_equilibrium"].items():
+        lr, wd = map(float, key.split("/"))
+        assert t["norm_eq"] == pytest.approx((lr * 99 / (2 * wd)) ** 0.25) and t["angle_eq"] == pytest.approx(
+            math.sqrt(2 * lr * wd))
+        assert t["norm"] == pytest.approx(t["norm_eq"], rel=0.03)
+        assert t["angle"] == pytest.approx(t["angle_eq"], rel=0.03)
+    d = r["decay_under_adam"]
+    big, small = "10", "0.01"
+    assert d["adamw"][big] == pytest.approx(d["adamw"][small], rel=0.2), "AdamW decays every weight alike"
+    assert d["adam_l2"][big] > 3 * d["adamw"][big] and d["adam_l2"][small] < d["adamw"][small] / 3, \
+        "Adam + L2 spares large-gradient weights and crushes small-gradient ones"
+    reads = {float(k): RangeTest(sweep_lr=v["sweep_lr"], loss=v["loss"]).reading() for k, v in r["wd_tests"].items()}
+    lo, hi = min(reads), max(reads)
+
+    def blow(x):
+        return "no LR tried" if x.lr_blowup is None else f"LR {x.lr_blowup:.3g}"
+
+    say.check("wd_tests", lo_wd=lo, hi_wd=hi, lo_loss=float(reads[lo].smooth.min()),
+              hi_loss=float(reads[hi].smooth.min()),
+              lo_blow=blow(reads[lo]), hi_blow=blow(reads[hi]))
 
 
 def _check_methods_bench(r, say):
