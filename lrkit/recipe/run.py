@@ -158,13 +158,15 @@ def _setup(cfg: dict[str, Any], data: Any, *, seed: int, device: Any, val_per_cl
            test_per_class: int | None, started: float) -> _Setup:
     """Seeded loaders (the validation split held out; with ``train_on_all`` a second training loader that
     holds it too), the whitened AirNet, its parameter groups. Every image goes to the device once, and the
-    statistics (mean/std, whitening) are computed there in float32."""
+    statistics (mean/std, whitening) are computed there: the mean/std in float32 on a GPU, in float64 on the CPU
+    (what the stored CPU runs used)."""
     dev = torch.device(device)
     amp = cfg["amp_on_cuda"] if dev.type == "cuda" else False
     seed_everything(seed)
     L = cifar10_loaders(data, batch_size=int(cfg["batch_size"]), eval_batch_size=cfg["eval_batch_size"],
                         val_per_class=val_per_class, n_per_class=n_per_class, test_per_class=test_per_class,
-                        augment=False, seed=seed, device=dev, stats_dtype=torch.float32)
+                        augment=False, seed=seed, device=dev,
+                        stats_dtype=torch.float32 if dev.type == "cuda" else torch.float64)  # CPU: as stored runs
     B = L.train.batch_size  # cifar10_loaders may shrink it (tiny data)
 
     def loader(x: torch.Tensor, y: torch.Tensor) -> RecipeLoader:
