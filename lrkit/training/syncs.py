@@ -15,7 +15,7 @@ the tensor is already there, because the same line crosses from the host to the 
 *inside* a torch function implemented in Python (``torch.nn.functional``) are not seen one by one (the
 mode is off while torch runs its own code); Python code that calls torch — an optimizer's ``step``, a
 ``GradScaler``, a module's ``forward`` — is. On a real GPU, ``torch.cuda.set_sync_debug_mode("warn")`` is
-the device's own account (``benchmarks/gpu_vs_airbench.py`` uses both).
+the device's own account.
 """
 
 from __future__ import annotations
