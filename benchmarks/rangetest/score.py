@@ -21,9 +21,18 @@ OLD_RULES = {"constant": "min/10", "one_cycle": "min/3", "clr": "steepest"}
 # --------------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------------
-def load_task(task: R.Task, out: Path, seeds: int = SEEDS) -> dict[str, Any] | None:
+def _complete(task: R.Task, full: dict[float, list[float]], sweeps: dict, seeds: int) -> bool:
+    """Every unit of the task has run: no grid LR left to train, every finder's default sweep for every seed."""
+    from . import units
+
+    grid_done = not G.next_points(G.grid_points_of(task), full, seeds, R.chance(task))
+    return grid_done and all((f, s, "default") in sweeps for f in units.FINDERS for s in range(seeds))
+
+
+def load_task(task: R.Task, out: Path, seeds: int = SEEDS, complete_only: bool = True) -> dict[str, Any] | None:
     """The task's seed-mean response curve and its sweeps ``{(finder, seed, variant): record}`` (None while
-    fewer than 5 grid LRs have every seed)."""
+    fewer than 5 grid LRs have every seed, and with ``complete_only`` while any of its units has not run: a task
+    enters a report whole or not at all)."""
     from lrkit.utils import read_json
 
     pts: dict[float, list[float | None]] = {}
@@ -38,6 +47,8 @@ def load_task(task: R.Task, out: Path, seeds: int = SEEDS) -> dict[str, Any] | N
             sweeps[rec["config"]["finder"], s, rec["config"]["variant"]] = rec
     full = {lr: a for lr, a in pts.items() if all(v is not None for v in a)}
     if len(full) < 5:
+        return None
+    if complete_only and not _complete(task, full, sweeps, seeds):
         return None
     lrs, acc = G.response(full, seeds)
     return {"task": task, "lrs": lrs, "acc": acc, "sweeps": sweeps, "chance": R.chance(task),
@@ -276,7 +287,9 @@ def stability_table(recs) -> list[str]:
 
 def report(role: str, out: Path) -> str:
     recs = load_role(role, out)
-    return "\n".join([f"### {role} half: {len(recs)} tasks", "", "Pooled:", "", *pooled_table(recs), "",
+    names = ", ".join(f"`{r['task'].name}`" for r in recs)
+    return "\n".join([f"### {role} half: {len(recs)} tasks", "", f"Tasks (every unit run): {names}.", "",
+                      "Pooled:", "", *pooled_table(recs), "",
                       "Paired per task:", "", *paired_table(recs), "", "Per use (mean normalised regret):", "",
                       *per_use_table(recs), "", "Per regime of the curve (mean normalised regret):", "",
                       *per_regime_table(recs), "",

@@ -80,3 +80,34 @@ def test_a_smoke_run_trains_the_grid_and_every_sweep_and_scores_them(tmp_path, m
     mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")}
     B.run("tuning", tmp_path, seeds=1, data_dir=str(real_cifar.folder), stability=True, log=lambda *a: None)
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")} == mtimes  # resumed: nothing retrained
+
+
+def test_a_task_enters_the_report_only_when_every_unit_has_run(tmp_path):
+    import json
+
+    task = next(t for t in R.TASKS.values() if t.role == "eval")
+    coarse = G.grid_points_of(task)
+    best = coarse[len(coarse) // 2]
+
+    def write(seed: int, name: str, rec: dict) -> None:
+        folder = tmp_path / "tasks" / task.name / f"seed{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(json.dumps(rec))
+
+    def train(lr: float) -> None:  # an interior peak, chance at the top: no edge to extend past
+        acc = 0.9 if lr == best else (R.chance(task) if lr == coarse[-1] else 0.5)
+        for s in range(2):
+            write(s, f"train_lr{lr:.4g}.json", {"config": {"lr": lr}, "val_acc": acc})
+
+    for lr in coarse:
+        train(lr)
+    assert S.load_task(task, tmp_path, 2) is None  # the refinement around the best is still to run
+    for lr in G.next_points(coarse, B.stored_points(task, tmp_path, 2), 2, R.chance(task)):
+        train(lr)
+    assert S.load_task(task, tmp_path, 2) is None  # no sweep yet
+    assert S.load_task(task, tmp_path, 2, complete_only=False) is not None
+    for s in range(2):
+        for f in ("lrkit", "fastai", "torch-lr-finder", "lightning"):
+            write(s, f"sweep_{f}_default.json", {"config": {"finder": f, "variant": "default"}})
+    rec = S.load_task(task, tmp_path, 2)
+    assert rec is not None and rec["best_lr"] == pytest.approx(best)
