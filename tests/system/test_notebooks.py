@@ -427,6 +427,23 @@ def check_02(r, say):
     assert val["loss_kind"] == "val" and val["n_points"] >= 10 and val["train_loss_kept"] is True, val
     say.check("val_vs_train", ratio=val["suggestion"] / val["train_suggestion"], val=val["suggestion"],
               train=val["train_suggestion"])
+    # §7, the hand-written range test: an exponential sweep over lr_find's range, read by lrkit like lr_find's
+    import numpy as np
+
+    from lrkit.rangetest import RangeTest
+
+    d = r["diy"]
+    lrs = np.array(d["lr"], dtype=float)
+    assert 5 <= len(lrs) <= d["num_iter"] and len(d["loss"]) == len(lrs)
+    assert lrs[0] == pytest.approx(1e-5) and np.allclose(np.diff(np.log(lrs)), np.log(1e6) / (d["num_iter"] - 1))
+    nan = lambda v: [math.nan if x is None else x for x in v]  # noqa: E731
+    mine = RangeTest(sweep_lr=lrs, loss=nan(d["loss"])).suggest().lr
+    ref = RangeTest(sweep_lr=c["batch64"]["lr"], loss=nan(c["batch64"]["loss"])).suggest().lr
+    ref_loss = nan(c["batch64"]["loss"])
+    common = min(len(lrs), len(ref_loss))
+    same = sum(1 for a, b in zip(nan(d["loss"])[:common], ref_loss[:common], strict=True) if a == b)
+    say.check("diy", n=len(lrs), last=float(lrs[-1]), n_rt=len(ref_loss), same=same, common=common, diy_lr=mine,
+              rt_lr=ref, ratio=mine / ref)
 
 
 def check_03(r, say):
