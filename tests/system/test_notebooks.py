@@ -442,8 +442,11 @@ def check_02(r, say):
     ref_loss = nan(c["batch64"]["loss"])
     common = min(len(lrs), len(ref_loss))
     same = sum(1 for a, b in zip(nan(d["loss"])[:common], ref_loss[:common], strict=True) if a == b)
-    say.check("diy", n=len(lrs), last=float(lrs[-1]), n_rt=len(ref_loss), same=same, common=common, diy_lr=mine,
-              rt_lr=ref, ratio=mine / ref)
+    ema_gap = float(np.max(np.abs(np.array(d["smoothed"][:common]) - np.array(c["batch64"]["smoothed"][:common]))
+                           / np.abs(np.array(c["batch64"]["smoothed"][:common]))))
+    assert ema_gap < 1e-12
+    say.check("diy", n=len(lrs), last=float(lrs[-1]), n_rt=len(ref_loss), same=same, common=common, ema_gap=ema_gap,
+              diy_lr=mine, rt_lr=ref, ratio=mine / ref)
 
 
 def check_03(r, say):
