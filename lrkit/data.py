@@ -449,7 +449,8 @@ class BatchLoader:
         if epoch != self._perm_epoch:  # drawn on the images' device: no host index, no copy
             dev = _generator_device(self.x.device)
             g = torch.Generator(device=dev).manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = torch.randperm(len(self.x), generator=g, device=dev).to(self.x.device)
+            perm = torch.randperm(len(self.x), generator=g, device=dev)
+            self._perm = perm if dev == self.x.device else perm.to(self.x.device)  # another device: a fake one
             self._perm_epoch = epoch
         return self._perm
 

@@ -100,10 +100,20 @@ def make_targets() -> set[str]:
 
 
 @cache
-def script_help(script: str) -> str:
-    r = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, f"{script} --help failed: {r.stderr[-2000:]}"
+def script_help(script: str, sub: str | None = None) -> str:
+    """``script --help``, or ``script sub --help`` for one of its subcommands."""
+    args = [sys.executable, script, *([sub] if sub else []), "--help"]
+    r = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"{script} {sub or ''} --help failed: {r.stderr[-2000:]}"
     return r.stdout
+
+
+def _subcommand(script: str, args: list[str]) -> str | None:
+    """The subcommand a command names (the first positional argument, when ``--help`` lists it among
+    ``{a,b,…}``)."""
+    first = next((a for a in args if not a.startswith("-")), None)
+    choices = re.search(r"\{([\w,-]+)\}", script_help(script))
+    return first if first and choices and first in choices.group(1).split(",") else None
 
 
 def _check_repo_paths(argv: list[str]) -> None:
@@ -147,7 +157,7 @@ def _check_python(argv: list[str]) -> None:
         return
     script = argv[i]
     assert (ROOT / script).is_file(), f"{script}: no such file"
-    helptext = script_help(script)
+    helptext = script_help(script, _subcommand(script, argv[i + 1:]))
     for a in argv[i + 1:]:
         if a.startswith("--"):
             flag = a.split("=", 1)[0]
