@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..training.callbacks import Callback
+from .lessons import train_vs_heldout
 
 __all__ = ["Snapshots", "cycle_end_view", "plot_train_vs_test", "snapshot_ensemble"]
 
@@ -30,17 +31,12 @@ def cycle_end_view(history: Any, ends: Sequence[int], window: int) -> list[dict[
     "test_acc"}`` (the evaluation made after step ``e``). ``history`` is a :class:`lrkit.training.History`."""
     if int(window) != window or window < 1:
         raise ValueError(f"window must be an int >= 1, got {window!r}")
+    view = train_vs_heldout(history, int(window))  # the one reading of "training loss before an evaluation"
+    train = {int(it): float(t) for it, t in zip(view["iteration"], view["train"], strict=True)}
     evals = {int(e["iteration"]): e for e in history.evals}
-    loss = np.asarray(history.train_loss, dtype=float)
-    rows = []
-    for end in ends:
-        end = int(end)
-        if end not in evals or end > len(loss) or end < 1:
-            continue
-        ev = evals[end]
-        rows.append({"iteration": end, "train_loss": float(loss[max(0, end - window):end].mean()),
-                     "test_loss": float(ev["loss"]), "test_acc": float(ev["acc"])})
-    return rows
+    return [{"iteration": end, "train_loss": train[end], "test_loss": float(evals[end]["loss"]),
+             "test_acc": float(evals[end]["acc"])}
+            for end in map(int, ends) if end in train and np.isfinite(train[end])]
 
 
 def plot_train_vs_test(runs: Mapping[str, Any], ends: Sequence[int], window: int, *, title: str = ""):

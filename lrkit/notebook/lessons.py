@@ -243,8 +243,9 @@ def train_vs_heldout(history: Any, window: int | None = None) -> dict[str, np.nd
     The training loss is measured on augmented batches in training mode while the weights move; the held-out
     loss on clean images in evaluation mode at fixed weights. A gap that opens means the net fits its training
     images better than new ones (Gugger's "The 1cycle policy" reads one-cycle's regularisation off it)."""
-    steps = np.asarray(history.iteration)
     loss = np.asarray(history.train_loss, dtype=float)
+    # each loss's step: the History's iterations, or its position when they were not recorded (a hand-made History)
+    steps = np.asarray(history.iteration) if len(history.iteration) == len(loss) else np.arange(len(loss))
     evals = [e for e in history.evals if e["iteration"] > 0]
     its = np.array([e["iteration"] for e in evals])
     train = []
