@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import copy
 import datetime
+import faulthandler
 import os
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -263,6 +265,8 @@ def run_scenarios(tmp: str) -> dict:
 
 
 def _worker(rank: int, tmp: str) -> None:
+    # a native abort (SIGABRT/SIGSEGV inside torch's C++) leaves no Python traceback: dump the stacks to a file
+    faulthandler.enable(open(os.path.join(tmp, f"rank{rank}.stack"), "w"), all_threads=True)  # noqa: SIM115
     torch.set_num_threads(1)
     torch.distributed.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous", rank=rank,
                                          world_size=WORLD, timeout=datetime.timedelta(seconds=60))
@@ -271,6 +275,28 @@ def _worker(rank: int, tmp: str) -> None:
         torch.distributed.barrier()  # no rank tears the group down while the other is still in a collective
     finally:
         torch.distributed.destroy_process_group()
+
+
+def spawn_ranks(tmp, tries: int = 2):
+    """Run :func:`_worker` on WORLD ranks in a fresh folder of ``tmp``; returns that folder.
+
+    A rank that raises a Python exception fails at once. A rank killed by a signal — a native abort in
+    torch's gloo/C++ teardown, which lrkit (pure Python) cannot cause and CI once met as a lone
+    "terminate called without an active exception" — is retried once in a fresh folder (a ``file://``
+    rendezvous cannot be reused), with the ranks' stack dumps shown as a warning; a second one fails."""
+    for attempt in range(tries):
+        folder = tmp / f"try{attempt}"
+        folder.mkdir()
+        try:
+            torch.multiprocessing.spawn(_worker, args=(str(folder),), nprocs=WORLD, join=True)
+            return folder
+        except torch.multiprocessing.ProcessExitedException as e:
+            stacks = "\n".join(f.read_text() for f in sorted(folder.glob("rank*.stack")))
+            if attempt == tries - 1 or e.signal_name is None:
+                raise AssertionError(f"{e}; the ranks' stacks:\n{stacks}") from e
+            warnings.warn(f"{e} (attempt {attempt + 1}); spawning the ranks once more. Stacks:\n{stacks}",
+                          stacklevel=1)
+    raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -284,7 +310,7 @@ def runs(tmp_path_factory):
     torch.set_num_threads(1)  # the reference at the ranks' thread count
     try:
         ref = run_scenarios(str(tmp / "ref"))
-        torch.multiprocessing.spawn(_worker, args=(str(tmp),), nprocs=WORLD, join=True)
+        tmp = spawn_ranks(tmp)
     finally:
         torch.set_num_threads(threads)
         if omp is None:
