@@ -69,9 +69,10 @@ def git_commit(root: Path = ROOT) -> str:
         return "unknown"
 
 
-def run_facts(result: dict[str, Any], *, commit: str | None = None) -> dict[str, Any]:
+def run_facts(result: dict[str, Any], *, commit: str | None = None, load: str | None = None) -> dict[str, Any]:
     """What a page's header states, from one :func:`run_notebooks.run_notebook` result: ``date``,
-    ``seconds``, ``mode``, ``cpu``, ``cores``, ``gpu``, ``device``, ``threads``, ``torch``, ``commit``."""
+    ``seconds``, ``mode``, ``cpu``, ``cores``, ``gpu``, ``device``, ``threads``, ``torch``, ``commit``, and
+    ``load``: what else the machine ran meanwhile (``None``: nothing stated, so no timing claim of idleness)."""
     meta = result.get("results", {}).get("meta", {})
     run = meta.get("run", {})
     machine = run.get("machine", {})
@@ -81,7 +82,7 @@ def run_facts(result: dict[str, Any], *, commit: str | None = None) -> dict[str,
             "mode": "smoke" if meta.get("smoke", run.get("smoke")) else "full",
             "cpu": machine.get("cpu"), "cores": machine.get("cores"), "gpu": machine.get("gpu"),
             "device": run.get("device"), "threads": machine.get("torch_threads"), "torch": machine.get("torch"),
-            "python": machine.get("python"), "commit": commit or git_commit()}
+            "python": machine.get("python"), "commit": commit or git_commit(), "load": load}
 
 
 def header_markdown(facts: dict[str, Any]) -> str:
@@ -99,6 +100,8 @@ def header_markdown(facts: dict[str, Any]) -> str:
     if facts.get("torch"):
         compute.append(f"torch {facts['torch']}")
     compute_text = ", ".join(compute) if compute else "numpy only"
+    if facts.get("load"):
+        compute_text += f" (the machine meanwhile: {facts['load']})"
     return (f"> **A rendered run.** This page is `notebooks/{facts['notebook']}.ipynb` executed top to bottom in "
             f"{mode} on **{facts['date']}**, on {where}; {compute_text}; Python {facts.get('python') or '?'}; lrkit "
             f"at commit `{facts['commit']}`. **Wall time: {_duration(facts['seconds'])}.** Every figure, table and "
@@ -267,11 +270,11 @@ def render_page(executed: str | os.PathLike, facts: dict[str, Any], out_dir: str
 
 
 def render(path: Path, out_dir: Path, *, smoke: bool, parameters: dict[str, Any] | None = None,
-           work: Path = WORK, commit: str | None = None) -> dict[str, Any]:
+           work: Path = WORK, commit: str | None = None, load: str | None = None) -> dict[str, Any]:
     """Execute the notebook at ``path`` (into ``work``) and render its page into ``out_dir``; returns its
     ``index.json`` entry (the header's facts, the page's name and size)."""
     res = run_notebooks.run_notebook(path, work / ("smoke" if smoke else "full"), smoke=smoke, parameters=parameters)
-    facts = run_facts(res, commit=commit)
+    facts = run_facts(res, commit=commit, load=load)
     page = render_page(res["output"], facts, out_dir)
     return {**facts, "page": page.name, "bytes": page.stat().st_size}
 
@@ -288,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-going", action="store_true", help="render the rest after a failure")
     ap.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                     help="inject a parameter (VALUE parsed as JSON, else a string), e.g. -p THREADS=1")
+    ap.add_argument("--load", metavar="TEXT",
+                    help="what else the machine ran during the renders, stated in each page's header beside its "
+                         "wall time, e.g. 'idle' or 'one other one-thread torch job'")
     args = ap.parse_args(argv)
     try:
         parameters = dict(run_notebooks.parse_parameter(s) for s in args.parameter)
@@ -305,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     for p in paths:
         print(f"[render] {p.name} ({'smoke' if args.smoke else 'full'}) ...", flush=True)
         try:
-            entry = render(p, out, smoke=args.smoke, parameters=parameters, work=Path(args.work), commit=commit)
+            entry = render(p, out, smoke=args.smoke, parameters=parameters, work=Path(args.work), commit=commit,
+                           load=args.load)
         except Exception as e:  # noqa: BLE001 - report and continue or stop
             print(f"[render] FAILED {p.name}: {type(e).__name__}: {e}", file=sys.stderr)
             failed.append(p.name)

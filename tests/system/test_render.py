@@ -97,6 +97,9 @@ def test_header_says_date_machine_and_wall_time():
     for part in ("2026-12-06", "AMD EPYC 7B13 (2 cores)", "GPU NVIDIA H100", "device `cuda`", "2 torch threads",
                  "Wall time: 21 min 17 s", "**full mode**", "`abc1234`"):
         assert part in text, (part, text)
+    assert "meanwhile" not in text  # nothing stated about the machine's load: no claim made
+    loaded = rd.header_markdown(rd.run_facts(res, commit="abc1234", load="one other one-thread torch job"))
+    assert "(the machine meanwhile: one other one-thread torch job)" in loaded
 
 
 @pytest.mark.notebook
