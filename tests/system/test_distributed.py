@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import datetime
 import faulthandler
+import gc
 import os
 import random
 import warnings
@@ -272,6 +273,7 @@ def _worker(rank: int, tmp: str) -> None:
                                          world_size=WORLD, timeout=datetime.timedelta(seconds=60))
     try:
         torch.save(run_scenarios(tmp), os.path.join(tmp, f"rank{rank}.pt"))
+        gc.collect()  # the scenarios' DDP models (reference cycles) go now, while their process group lives
         torch.distributed.barrier()  # no rank tears the group down while the other is still in a collective
     finally:
         torch.distributed.destroy_process_group()
