@@ -43,6 +43,9 @@ import run_notebooks  # noqa: E402 - the sibling script
 ROOT = run_notebooks.ROOT
 DEFAULT_OUT = ROOT / "docs" / "notebooks"
 WORK = ROOT / "build" / "render"
+#: seconds per cell in full mode: one cell trains a notebook's whole comparison (03's three 3,000-iteration
+#: Caffe-net runs: about 13 min at one thread beside another job), so the smoke limit (15 min) is too short
+FULL_CELL_TIMEOUT = 4 * 3600
 HEADER_TAG = "lrkit-run-header"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -270,10 +273,14 @@ def render_page(executed: str | os.PathLike, facts: dict[str, Any], out_dir: str
 
 
 def render(path: Path, out_dir: Path, *, smoke: bool, parameters: dict[str, Any] | None = None,
-           work: Path = WORK, commit: str | None = None, load: str | None = None) -> dict[str, Any]:
+           work: Path = WORK, commit: str | None = None, load: str | None = None,
+           cell_timeout: int | None = None) -> dict[str, Any]:
     """Execute the notebook at ``path`` (into ``work``) and render its page into ``out_dir``; returns its
     ``index.json`` entry (the header's facts, the page's name and size)."""
-    res = run_notebooks.run_notebook(path, work / ("smoke" if smoke else "full"), smoke=smoke, parameters=parameters)
+    if cell_timeout is None:
+        cell_timeout = run_notebooks.CELL_TIMEOUT if smoke else FULL_CELL_TIMEOUT
+    res = run_notebooks.run_notebook(path, work / ("smoke" if smoke else "full"), smoke=smoke, parameters=parameters,
+                                     cell_timeout=cell_timeout)
     facts = run_facts(res, commit=commit, load=load)
     page = render_page(res["output"], facts, out_dir)
     return {**facts, "page": page.name, "bytes": page.stat().st_size}
@@ -291,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-going", action="store_true", help="render the rest after a failure")
     ap.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                     help="inject a parameter (VALUE parsed as JSON, else a string), e.g. -p THREADS=1")
+    ap.add_argument("--timeout", type=int, default=None, metavar="SECONDS",
+                    help=f"seconds per cell (default: {FULL_CELL_TIMEOUT} in full mode, "
+                         f"{run_notebooks.CELL_TIMEOUT} in smoke mode)")
     ap.add_argument("--load", metavar="TEXT",
                     help="what else the machine ran during the renders, stated in each page's header beside its "
                          "wall time, e.g. 'idle' or 'one other one-thread torch job'")
@@ -312,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[render] {p.name} ({'smoke' if args.smoke else 'full'}) ...", flush=True)
         try:
             entry = render(p, out, smoke=args.smoke, parameters=parameters, work=Path(args.work), commit=commit,
-                           load=args.load)
+                           load=args.load, cell_timeout=args.timeout)
         except Exception as e:  # noqa: BLE001 - report and continue or stop
             print(f"[render] FAILED {p.name}: {type(e).__name__}: {e}", file=sys.stderr)
             failed.append(p.name)
