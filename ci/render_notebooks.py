@@ -314,14 +314,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no notebook in {run_notebooks.NOTEBOOKS} matches {args.names}", file=sys.stderr)
         return 2
     os.environ.setdefault("MPLBACKEND", "Agg")
-    out, commit = Path(args.out), git_commit()
+    out = Path(args.out)
     index_path = out / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     failed = []
     for p in paths:
         print(f"[render] {p.name} ({'smoke' if args.smoke else 'full'}) ...", flush=True)
         try:
-            entry = render(p, out, smoke=args.smoke, parameters=parameters, work=Path(args.work), commit=commit,
+            # the commit as each notebook starts: a run of several pages may span commits
+            entry = render(p, out, smoke=args.smoke, parameters=parameters, work=Path(args.work), commit=git_commit(),
                            load=args.load, cell_timeout=args.timeout)
         except Exception as e:  # noqa: BLE001 - report and continue or stop
             print(f"[render] FAILED {p.name}: {type(e).__name__}: {e}", file=sys.stderr)
