@@ -316,7 +316,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     out = Path(args.out)
     index_path = out / "index.json"
-    index = json.loads(index_path.read_text()) if index_path.exists() else {}
     failed = []
     for p in paths:
         print(f"[render] {p.name} ({'smoke' if args.smoke else 'full'}) ...", flush=True)
@@ -330,8 +329,10 @@ def main(argv: list[str] | None = None) -> int:
             if not args.keep_going:
                 break
             continue
-        index[p.stem] = entry
         out.mkdir(parents=True, exist_ok=True)
+        # read just before writing: another render into the same folder may have added pages meanwhile
+        index = json.loads(index_path.read_text()) if index_path.exists() else {}
+        index[p.stem] = entry
         index_path.write_text(json.dumps(dict(sorted(index.items())), indent=1) + "\n")
         print(f"[render] {p.stem}: {_duration(entry['seconds'])} -> {out / entry['page']} "
               f"({entry['bytes'] / 1e6:.2f} MB)", flush=True)
