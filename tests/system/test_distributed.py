@@ -282,10 +282,10 @@ def _worker(rank: int, tmp: str) -> None:
 def spawn_ranks(tmp, tries: int = 2):
     """Run :func:`_worker` on WORLD ranks in a fresh folder of ``tmp``; returns that folder.
 
-    A rank that raises a Python exception fails at once. A rank killed by a signal — a native abort in
-    torch's gloo/C++ teardown, which lrkit (pure Python) cannot cause and CI once met as a lone
-    "terminate called without an active exception" — is retried once in a fresh folder (a ``file://``
-    rendezvous cannot be reused), with the ranks' stack dumps shown as a warning; a second one fails."""
+    A rank that raises a Python exception fails at once. A rank killed by a signal — a native abort inside
+    torch's C++ (CI met one once, a lone "terminate called without an active exception", not reproduced in 42
+    runs here) — is retried once in a fresh folder (a ``file://`` rendezvous cannot be reused), with the
+    ranks' stack dumps shown as a warning, so it is seen, not hidden; a second one fails."""
     for attempt in range(tries):
         folder = tmp / f"try{attempt}"
         folder.mkdir()
