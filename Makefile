@@ -3,7 +3,7 @@
 #   make lab          set up the notebooks' install, then JupyterLab on notebooks/ (the .venv kernel, widgets)
 #   make test         set up the development install ([dev]), then the whole test suite
 #   make notebooks    execute every notebook in smoke mode into build/notebooks (+ HTML)
-#   make render       execute every notebook in FULL mode and render docs/notebooks/*.html (~1.5 h on 2 cores)
+#   make render       execute every notebook in FULL mode and render docs/notebooks/*.html (about 2 h on 2 cores)
 #   make setup-peers  the development install plus the pinned peers (fastai, Lightning, …) of BENCHMARKS §2/§3
 #   make bench        the lite benchmark runs (hours; resumable) + report into benchmarks/results
 PYTHON ?= python3

@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", help="render only notebooks whose name contains one of these")
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--full", dest="smoke", action="store_false", default=False,
-                      help="the notebooks' full sizes (default; ~1.5 h on 2 CPU cores)")
+                      help="the notebooks' full sizes (default; about 2 h on 2 CPU cores, README)")
     mode.add_argument("--smoke", dest="smoke", action="store_true", help="smoke sizes (a test of the pipeline)")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="where the pages go (default: docs/notebooks)")
     ap.add_argument("--work", default=str(WORK), help="where the executed notebooks go (default: build/render)")
