@@ -113,6 +113,19 @@ def first_reach(where: str, run: str, base: str, seed: int, unit: str = "epoch")
     raise ValueError(f"{where}/{run} has no seed {seed}")
 
 
+def reach_ratio(where: str, run: str, base: str, seed: int) -> float:
+    """The iterations ``base``'s seed ``seed`` needs to first reach the same seed's final accuracy of ``run``, over
+    ``run``'s iterations (Table 1's "2.8×" is 70,000 / 25,000); NaN if it never does."""
+    from .analysis import first_reaching
+
+    mine = {r["seed"]: r for r in _runs(where, run)}
+    for b in _runs(where, base):
+        if b["seed"] == seed and seed in mine:
+            it = first_reaching(b, mine[seed]["final"]["acc"])
+            return math.nan if it is None else it / mine[seed]["config"]["iterations"]
+    raise ValueError(f"{where}: {run} and {base} have no seed {seed} in common")
+
+
 def seeds(where: str, run: str) -> float:
     return float(len(_runs(where, run)))
 
@@ -140,7 +153,7 @@ def value(file: str, key: str) -> float:
 
 
 FUNCTIONS: dict[str, Callable[..., float]] = {f.__name__: f for f in (final, final_sd, seed_acc, best, seeds, paired,
-                                                                      first_reach, value)}
+                                                                      first_reach, reach_ratio, value)}
 
 
 def evaluate(call: str) -> float:

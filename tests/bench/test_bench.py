@@ -316,6 +316,32 @@ def test_super_convergence_notes_compare_at_the_claim_and_at_equal_iterations():
     assert notes[1].startswith("at equal iterations (1): clr_0.1-3.0 62.00 % vs piecewise_lr0.35 42.00 %, +20.00 pp ± ")
 
 
+def test_table1_notes_measure_the_iteration_ratio_seed_by_seed():
+    """The claim (triangular2 at 25k vs fixed at 70k, paired) and its ratio read the other way round: the first
+    evaluation at which the same seed's fixed run reaches the shorter run's final accuracy, over its length."""
+    from lrkit.bench.analysis import reading
+
+    res = []
+    fixed_curves = [[(25, 0.75), (55, 0.80), (60, 0.81), (70, 0.82)],
+                    [(25, 0.75), (55, 0.80), (60, 0.81), (70, 0.82)],
+                    [(25, 0.75), (55, 0.78), (60, 0.80), (70, 0.82)]]   # seed 2 never reaches 0.83
+    for seed, (t2, cs) in enumerate([(0.81, 0.79), (0.80, 0.80), (0.83, 0.79)]):
+        res += [_fake("fixed", seed, fixed_curves[seed], 70), _fake("triangular2", seed, [(16, 0.70), (25, t2)], 25),
+                _fake("constant_stages", seed, [(16, 0.60), (25, cs)], 25)]
+    notes = reading(get_experiment("smith2017-table1"), "paper", res).notes()
+    text = "\n".join(notes)
+    # triangular2 finals 0.81, 0.80, 0.83 are first reached by fixed at 60, 55, never → 2.40×, 2.20×
+    assert ("iterations fixed needs to reach triangular2's final accuracy (same seed), over triangular2's 25: "
+            "seed 0: 60 (2.40×), seed 1: 55 (2.20×), seed 2: never → 2.20–2.40×, never in 1 of 3 seeds "
+            "(the paper's ratio: 2.8×)") in text
+    # constant stages 0.79, 0.80, 0.79 → 55, 55, 60 (seed 2's fixed is at 0.78 at 55, 0.80 at 60)
+    assert "constant_stages's 25: seed 0: 55 (2.20×), seed 1: 55 (2.20×), seed 2: 60 (2.40×) → 2.20–2.40×" in text
+    one = reading(get_experiment("smith2017-table1"), "paper", res[:3]).notes()   # one seed: one ratio, no range
+    assert any(n.endswith("seed 0: 60 (2.40×) → 2.40× (the paper's ratio: 2.8×)") for n in one)
+    # the claim itself: 0.81-0.82, 0.80-0.82, 0.83-0.82 → -1, -2, +1 pp: mean -0.67 with a wide interval → yes
+    assert "triangular2 at 25 iterations minus fixed at 70 (1/2.8 of its iterations): -0.67 pp ± " in text
+
+
 def test_sgdr_notes_read_every_restart_point_against_the_step_schedule():
     from lrkit.bench.analysis import reading
 

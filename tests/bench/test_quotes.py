@@ -41,7 +41,8 @@ def test_quotes_in_notebook_markdown_are_checked(tmp_path):
     assert [m.computed for m in quotes.check([path])] == ["1"]
 
 
-@pytest.mark.parametrize("call", ['open("x")', 'final("smith2017-table1/paper", "nope")', "1 +", 'final(x)'])
+@pytest.mark.parametrize("call", ['open("x")', 'final("smith2017-table1/paper", "nope")', "1 +", 'final(x)',
+                                  'reach_ratio("smith2017-table1/paper", "triangular2", "fixed", 7)'])
 def test_only_the_listed_calls_with_literal_arguments_are_evaluated(call):
     with pytest.raises((ValueError, KeyError)):
         quotes.evaluate(call)
